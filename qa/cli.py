@@ -1,0 +1,154 @@
+"""`qa index | search | ask | eval | serve`: a thin shell over the services.
+
+Every flag maps onto a field of `Settings`; flags win over `QA_*` environment variables.
+Errors a user can act on are printed as one clear line (exit code 2), not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from qa.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from env, overridden by whichever flags were given."""
+    names = set(Settings.model_fields)
+    overrides = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return Settings(**overrides)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-dir", type=Path, help="index folder (QA_INDEX_DIR)")
+    parser.add_argument("--embed-model", help="sentence-transformers name or path (QA_EMBED_MODEL)")
+    parser.add_argument("--query-prefix", help="e.g. 'query: ' for e5 models (QA_QUERY_PREFIX)")
+    parser.add_argument("--passage-prefix", help="e.g. 'passage: ' (QA_PASSAGE_PREFIX)")
+    parser.add_argument("--torch-threads", type=int, help="torch threads (QA_TORCH_THREADS)")
+
+
+def _retrieval_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-k", "--top-k", type=int, help="passages to return (QA_TOP_K)")
+    parser.add_argument("--source", help="only articles from this source, e.g. AFP")
+    parser.add_argument("--date-from", help="only articles dated on/after (YYYY-MM[-DD])")
+    parser.add_argument("--date-to", help="only articles dated on/before (YYYY-MM[-DD])")
+
+
+def _progress_bar() -> Callable[[str, int, int], None]:
+    """Adapt indexing progress callbacks to tqdm bars on stderr."""
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+    labels = {"scan": "Reading files", "embed": "Embedding chunks", "write": "Writing index"}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            if total == 0:
+                return
+            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
+                                     file=sys.stderr, leave=True)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from qa.indexing import build_index
+
+    settings = _settings(args)
+    report = build_index(
+        settings, args.folders, rebuild=args.rebuild,
+        progress=None if args.quiet else _progress_bar(),
+    )
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=1))
+    else:
+        print("\n".join(report.lines()))
+    return 0
+
+
+def _filters(args: argparse.Namespace) -> Any:
+    from qa.cleaning import to_iso_date
+    from qa.retrieval import Filters
+
+    dates = []
+    for value in (args.date_from, args.date_to):
+        iso = to_iso_date(value) if value else None
+        if value and iso is None:
+            raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD or YYYY-MM")
+        dates.append(iso)
+    return Filters(args.source, dates[0], dates[1])
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from qa.retrieval import Retriever
+
+    settings = _settings(args)
+    retriever = Retriever(settings)
+    hits = retriever.search(args.query, args.top_k, _filters(args), mode=args.mode)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return 0
+    if not hits:
+        print("No passages found.")
+    for rank, hit in enumerate(hits, start=1):
+        meta = ", ".join(x for x in (hit.source, hit.date) if x)
+        print(f"[{rank}] {hit.title}" + (f" ({meta})" if meta else "") + f"  score {hit.score:.4f}")
+        print(f"    {hit.path}  chars {hit.start}-{hit.end}")
+        print("    " + hit.text.replace("\n", " ")[:400] + ("…" if len(hit.text) > 400 else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa", description="Local, private question answering over news articles."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="index folders of articles (incremental)")
+    p.add_argument("folders", nargs="*", type=Path,
+                   help="folders or files to add (default: data/articles, plus folders indexed before)")
+    p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
+    p.add_argument("--chunk-tokens", type=int, help="max chunk size in model tokens")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _common(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="show the passages retrieved for a question")
+    p.add_argument("query")
+    p.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    _retrieval_flags(p)
+    _common(p)
+    p.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from qa.embedding import EmbeddingError
+    from qa.store import IndexMissingError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (IndexMissingError, EmbeddingError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

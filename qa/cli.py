@@ -109,6 +109,64 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_sources(answer: Any) -> None:
+    """Sources list: cited passages with the sentence that supports the answer."""
+    cited: dict[int, list[str]] = {}
+    for sentence in answer.sentences:
+        for c in sentence.citations:
+            cited.setdefault(c.number, [])
+            if c.quote not in cited[c.number]:
+                cited[c.number].append(c.quote)
+    for number, hit in enumerate(answer.sources, start=1):
+        if number not in cited:
+            continue
+        meta = ", ".join(x for x in (hit.source, hit.date) if x)
+        print(f"[{number}] {hit.title}" + (f" ({meta})" if meta else ""))
+        for quote in cited[number]:
+            print(f'    "{quote}"')
+    unverified = [s.text for s in answer.sentences if not s.verified]
+    for text in unverified:
+        print(f"(unverified: no passage supports \"{text}\")")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from qa.answer import Answerer
+
+    settings = _settings(args)
+    answerer = Answerer(settings)
+    streamed: list[str] = []
+    answer = None
+    for event in answerer.stream(
+        args.question, filters=_filters(args), llm_choice=args.llm, k=args.top_k
+    ):
+        if event.kind == "status" and not args.json:
+            print(f"({event.text})", file=sys.stderr)
+        elif event.kind == "token" and not args.json:
+            streamed.append(event.text)
+            print(event.text, end="", flush=True)
+        elif event.kind == "done":
+            answer = event.answer
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if streamed:
+        print()
+        if "".join(streamed).strip() != answer.text:
+            print(f"\nChecked answer: {answer.text}")
+    else:
+        print(answer.text)
+    if answer.notice:
+        print(f"({answer.notice})", file=sys.stderr)
+    print()
+    print_sources(answer)
+    t = answer.timings
+    first = f", first token {t['first_token_s']:.1f} s" if "first_token_s" in t else ""
+    print(f"\n{answer.backend} · {answer.model} · retrieval {t.get('retrieval_s', 0) * 1000:.0f} ms"
+          f"{first}, total {t.get('total_s', 0):.1f} s", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Local, private question answering over news articles."
@@ -132,17 +190,31 @@ def build_parser() -> argparse.ArgumentParser:
     _retrieval_flags(p)
     _common(p)
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("ask", help="answer a question with checked citations")
+    p.add_argument("question")
+    p.add_argument("--llm", choices=["auto", "ollama", "llamacpp", "extractive"],
+                   help="backend (QA_LLM); auto = Ollama if reachable, else the embedded model")
+    p.add_argument("--model", dest="ollama_model", help="Ollama model tag (QA_OLLAMA_MODEL)")
+    p.add_argument("--gguf", help="GGUF file for the embedded backend (QA_GGUF)")
+    p.add_argument("--llm-threads", type=int, help="llama.cpp threads (QA_LLM_THREADS)")
+    p.add_argument("--json", action="store_true",
+                   help="print the answer, citations, sources and timings as JSON")
+    _retrieval_flags(p)
+    _common(p)
+    p.set_defaults(func=cmd_ask)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from qa.embedding import EmbeddingError
+    from qa.llm.base import BackendError
     from qa.store import IndexMissingError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (IndexMissingError, EmbeddingError, FileNotFoundError, ValueError) as exc:
+    except (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = deterministic).")
     context_passages: int = Field(5, ge=1, description="Passages put into the prompt.")
     refuse_below: float = Field(
-        0.0, description="Refuse without calling the model when the best retrieval evidence is below this."
+        0.5, ge=0, le=1,
+        description="Refuse without calling the model when the passages cover less than this "
+        "share of the question's content words.",
     )
     support_threshold: float = Field(
         0.35, ge=0, le=1, description="Minimum support score for a sentence to count as verified."

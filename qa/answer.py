@@ -1,0 +1,196 @@
+"""The answer service: question (+ history) in, a checked, cited `Answer` out.
+
+Steps: condense a follow-up into a standalone query, retrieve, refuse early when the
+evidence is too thin, prompt the model, stream its tokens, then verify and repair every
+citation. The CLI, the chat and the evaluation all go through `Answerer.stream`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from qa.citations import CitationVerifier, render, split_answer
+from qa.extractive import extract_answer
+from qa.llm.base import LLM, BackendError
+from qa.llm.select import select_llm
+from qa.prompting import (
+    REFUSAL,
+    build_prompt,
+    condense_messages,
+    heuristic_condense,
+    language,
+)
+from qa.retrieval import Filters, Retriever
+from qa.schema import Answer, AnswerSentence, Hit
+from qa.settings import Settings
+from qa.support import SupportScorer, content_stems
+
+
+@dataclass
+class AnswerEvent:
+    """One step of an answer in progress: status text, the passages, a token, or the end."""
+
+    kind: str  # "status" | "sources" | "token" | "done"
+    text: str = ""
+    hits: list[Hit] = field(default_factory=list)
+    answer: Answer | None = None
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What every answer to this question shares; builds the final `Answer`."""
+
+    question: str
+    query: str
+    lang: str
+    backend: str
+    model: str
+
+    def answer(
+        self, sentences: list[AnswerSentence], sources: list[Hit], notice: str | None = None
+    ) -> Answer:
+        """An answer from `sentences`, or the refusal when there are none."""
+        return Answer(
+            question=self.question, text=render(sentences) if sentences else REFUSAL[self.lang],
+            sentences=sentences, sources=sources, refused=not sentences, backend=self.backend,
+            model=self.model, search_query=self.query, notice=notice,
+        )
+
+
+def evidence_score(query: str, hits: list[Hit]) -> float:
+    """How much of the question's content the best passages cover (0..1).
+
+    Rank-fusion scores say nothing absolute, so refusal is judged on coverage: "Wer gewann
+    die Fußball-WM 2014?" shares no content words with Ukraine diplomacy and scores 0.
+    """
+    terms = set(content_stems(query))
+    if not hits or not terms:
+        return 0.0
+    found = set()
+    for hit in hits:
+        found |= terms & set(content_stems(f"{hit.title} {hit.text}"))
+    return len(found) / len(terms)
+
+
+class Answerer:
+    """Owns the retriever, the verifier and the chosen model; shared by CLI and chat."""
+
+    def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever or Retriever(settings)
+        self.scorer = SupportScorer(self.retriever.embedder)
+        self.verifier = CitationVerifier(self.scorer, settings.support_threshold)
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """Run `stream` to the end and return the final answer."""
+        for event in self.stream(question, **kwargs):  # type: ignore[arg-type]
+            if event.kind == "done" and event.answer is not None:
+                return event.answer
+        raise RuntimeError("answer stream ended without an answer")
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict[str, str]] | None = None,
+        filters: Filters | None = None,
+        llm_choice: str | None = None,
+        ollama_model: str | None = None,
+        k: int | None = None,
+    ) -> Iterator[AnswerEvent]:
+        question = question.strip()
+        if not question:
+            raise ValueError("The question is empty: type a question about the articles.")
+        started = time.perf_counter()
+        settings = self.settings
+        if ollama_model:
+            settings = settings.model_copy(update={"ollama_model": ollama_model})
+        llm, note = select_llm(settings, llm_choice or settings.llm)
+        backend, model = (llm.name, llm.model) if llm else ("extractive", "quote-only")
+        yield AnswerEvent("status", note)
+
+        self.retriever.embedder.model  # load before timing: retrieval_s is the search alone
+        query = question
+        if history:
+            query = self._condense(question, history, llm)
+        t0 = time.perf_counter()
+        hits = self.retriever.search(query, k or settings.context_passages, filters)
+        timings = {"retrieval_s": time.perf_counter() - t0}
+        if query != question:
+            timings["condense_s"] = t0 - started
+
+        turn = _Turn(question, query, language(question), backend, model)
+        if not hits or evidence_score(query, hits) < settings.refuse_below:
+            yield AnswerEvent("sources", hits=[])
+            yield self._done(turn.answer([], []), started, timings)
+            return
+
+        if llm is None:
+            yield AnswerEvent("sources", hits=hits)
+            yield self._done(self._extractive(turn, hits), started, timings)
+            return
+
+        prompt = build_prompt(question, hits, llm.count_tokens, llm.context_size(),
+                              settings.max_answer_tokens)
+        yield AnswerEvent("sources", hits=prompt.hits)
+        pieces: list[str] = []
+        try:
+            t_gen = time.perf_counter()
+            for piece in llm.stream_chat(prompt.messages, settings.max_answer_tokens,
+                                         settings.temperature):
+                if not pieces:
+                    timings["first_token_s"] = time.perf_counter() - started
+                pieces.append(piece)
+                yield AnswerEvent("token", piece)
+            timings["generation_s"] = time.perf_counter() - t_gen
+        except BackendError as exc:
+            answer = self._extractive(turn, prompt.hits)
+            answer.notice = f"{exc} Showing quoted passages instead."
+            yield self._done(answer, started, timings)
+            return
+        yield self._done(self._verified("".join(pieces), turn, prompt.hits), started, timings)
+
+    def _condense(self, question: str, history: list[dict[str, str]], llm: LLM | None) -> str:
+        """A standalone search query for a follow-up; heuristic if the model fails."""
+        fallback = heuristic_condense(question, history)
+        if llm is None:
+            return fallback
+        try:
+            text = "".join(llm.stream_chat(condense_messages(question, history), 64, 0.0))
+        except BackendError:
+            return fallback
+        text = text.strip().strip('"„“').splitlines()[0].strip() if text.strip() else ""
+        if not text or len(text) > 3 * len(question) + 200:
+            return fallback
+        # keep the previous question's words too: small models drop names when rewriting
+        return f"{text} {fallback}"
+
+    def _verified(self, raw: str, turn: _Turn, hits: list[Hit]) -> Answer:
+        parsed = split_answer(raw, len(hits))
+        if not parsed or _is_refusal(raw, REFUSAL[turn.lang]):
+            return turn.answer([], hits)
+        sentences = self.verifier.verify(parsed, hits)
+        if any(s.verified for s in sentences):
+            return turn.answer(sentences, hits)
+        notice = "The model's answer was not supported by the passages"
+        if self.settings.on_unsupported == "extractive":
+            quoted = self._extractive(turn, hits)
+            if not quoted.refused:
+                quoted.notice = f"{notice}; showing quoted passages instead."
+                return quoted
+        return turn.answer([], hits, notice=f"{notice}.")
+
+    def _extractive(self, turn: _Turn, hits: list[Hit]) -> Answer:
+        return turn.answer(extract_answer(turn.question, hits, self.scorer), hits)
+
+    @staticmethod
+    def _done(answer: Answer, started: float, timings: dict[str, float]) -> AnswerEvent:
+        answer.timings = {**timings, "total_s": time.perf_counter() - started}
+        return AnswerEvent("done", answer=answer)
+
+
+def _is_refusal(raw: str, refusal: str) -> bool:
+    """The model used the fixed refusal sentence (possibly with a citation or quotes)."""
+    core = refusal.rstrip(".").lower()
+    return core in raw.lower() and len(raw) < len(refusal) * 2

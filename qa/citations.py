@@ -1,0 +1,133 @@
+"""Check the model's citations instead of trusting them.
+
+Small local models cite the wrong passage, shift numbers or cite nothing. After generation
+every answer sentence is scored against every passage it could have used: a citation stays
+when its passage supports the sentence, moves to the passage that does (marked repaired),
+and a sentence nothing supports is marked unverified. Each kept citation resolves to the
+exact supporting sentence's character span in the article, for highlighting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa.chunking import split_sentences
+from qa.schema import AnswerSentence, Citation, Hit
+from qa.support import SupportScorer, content_stems, passage_sentences
+
+# [1]  [1, 2]  [1][2]  [1-3]  [Quelle 1]  [Passage 2]  【1】  [^1]  (1) is too ambiguous to read.
+_MARKER = re.compile(
+    r"[\[【]\s*(?:\^|Quelle|Quellen|Passage|Passagen|Source|Sources|Artikel|Nr\.?)?\s*"
+    r"(\d+(?:\s*(?:[,;–-]|und|and)\s*\d+)*)\s*[\]】]",
+    re.I,
+)
+_TRAILING_MARKERS = re.compile(rf"([.!?])((?:\s*(?:{_MARKER.pattern}))+)", re.I)
+
+
+@dataclass(frozen=True)
+class ParsedSentence:
+    text: str  # without markers
+    cited: list[int]  # 1-based numbers as written, in range
+
+
+def parse_markers(text: str, n_passages: int) -> tuple[str, list[int]]:
+    """Remove citation markers from `text`; return it and the in-range numbers cited."""
+    numbers: list[int] = []
+    for match in _MARKER.finditer(text):
+        body = match.group(1)
+        for part in re.split(r"\s*(?:[,;]|und|and)\s*", body, flags=re.I):
+            bounds = re.split(r"\s*[–-]\s*", part)
+            if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+                lo, hi = int(bounds[0]), int(bounds[1])
+                values = list(range(lo, hi + 1)) if 0 < hi - lo < 10 else [lo, hi]
+            else:
+                values = [int(b) for b in bounds if b.isdigit()]
+            numbers += [v for v in values if 1 <= v <= n_passages and v not in numbers]
+    stripped = _MARKER.sub("", text)
+    stripped = re.sub(r"\s+([.,;:!?])", r"\1", stripped)
+    return re.sub(r"[ \t]{2,}", " ", stripped).strip(), numbers
+
+
+def split_answer(text: str, n_passages: int) -> list[ParsedSentence]:
+    """Answer sentences with the citations written after (or inside) each one.
+
+    Markers after a sentence's final period ("... Stunden. [1] Danach ...") belong to that
+    sentence, so they are moved before the period before splitting.
+    """
+    text = _TRAILING_MARKERS.sub(lambda m: f"{m.group(2)}{m.group(1)}", text)
+    out: list[ParsedSentence] = []
+    for start, end in split_sentences(text):
+        clean, cited = parse_markers(text[start:end], n_passages)
+        if not clean or re.fullmatch(r"[\W\d]+", clean):
+            if out and cited:  # a lone marker: it belongs to the sentence before
+                merged = out[-1].cited + [c for c in cited if c not in out[-1].cited]
+                out[-1] = ParsedSentence(out[-1].text, merged)
+            continue
+        out.append(ParsedSentence(clean, cited))
+    return out
+
+
+class CitationVerifier:
+    """Scores answer sentences against the passages and decides each citation's fate."""
+
+    def __init__(self, scorer: SupportScorer, threshold: float) -> None:
+        self.scorer = scorer
+        self.threshold = threshold
+
+    def verify(self, sentences: list[ParsedSentence], hits: list[Hit]) -> list[AnswerSentence]:
+        spans = [passage_sentences(h.text) for h in hits]
+        flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
+        support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat])
+        out: list[AnswerSentence] = []
+        for i, sentence in enumerate(sentences):
+            # best supporting sentence per passage
+            best: dict[int, tuple[float, int]] = {}
+            for j, (p, _) in enumerate(flat):
+                score = float(support[i, j])
+                if p not in best or score > best[p][0]:
+                    best[p] = (score, j)
+            if len(content_stems(sentence.text)) < 2:
+                # connective text ("Laut den Artikeln:") makes no claim to check
+                out.append(AnswerSentence(sentence.text, [], verified=False, support=0.0))
+                continue
+            cited_ok = [n for n in sentence.cited if best.get(n - 1, (0.0, 0))[0] >= self.threshold]
+            repaired = False
+            if not cited_ok:
+                ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
+                if ranked and ranked[0][1][0] >= self.threshold:
+                    cited_ok = [ranked[0][0] + 1]
+                    repaired = bool(sentence.cited)  # moved from a wrong citation
+            citations = [self._citation(n, hits[n - 1], flat[best[n - 1][1]][1], best[n - 1][0])
+                         for n in cited_ok]
+            top = max((score for score, _ in best.values()), default=0.0)
+            out.append(AnswerSentence(
+                sentence.text, citations, verified=bool(citations), repaired=repaired,
+                support=max((c.support for c in citations), default=top),
+            ))
+        return out
+
+    @staticmethod
+    def _citation(number: int, hit: Hit, span: object, score: float) -> Citation:
+        from qa.support import SentenceSpan
+
+        assert isinstance(span, SentenceSpan)
+        return Citation(
+            number=number, article_id=hit.article_id, chunk_id=hit.chunk_id,
+            start=hit.start + span.start, end=hit.start + span.end, quote=span.text,
+            support=round(score, 3),
+        )
+
+
+def render(sentences: list[AnswerSentence]) -> str:
+    """The answer text with verified citations written after each sentence."""
+    parts = []
+    for s in sentences:
+        markers = "".join(f"[{c.number}]" for c in s.citations)
+        text = s.text
+        if markers and text[-1:] in ".!?":
+            text = f"{text[:-1]} {markers}{text[-1]}"
+        elif markers:
+            text = f"{text} {markers}"
+        parts.append(text)
+    return " ".join(parts)

@@ -1,0 +1,49 @@
+"""Quote-only answers: the passage sentences that best answer the question, cited.
+
+No language model, so it is instant and cannot say anything the articles do not; it is also
+the fallback when no model can run or a model's answer has no supported sentence.
+"""
+
+from __future__ import annotations
+
+from qa.schema import AnswerSentence, Citation, Hit
+from qa.support import SupportScorer, content_stems, passage_sentences
+
+#: A quote must match at least this share of the question's content (after weighting).
+MIN_RELEVANCE = 0.3
+
+
+def extract_answer(
+    question: str, hits: list[Hit], scorer: SupportScorer, max_sentences: int = 2
+) -> list[AnswerSentence]:
+    """Up to `max_sentences` quoted sentences, best first; empty when nothing is relevant."""
+    candidates = [
+        (n, hit, span)
+        for n, hit in enumerate(hits, start=1)
+        for span in passage_sentences(hit.text)
+        if len(content_stems(span.text)) >= 3
+    ]
+    if not candidates or not content_stems(question):
+        return []
+    scores = scorer.matrix([question], [span.text for _, _, span in candidates])[0]
+    # earlier-ranked passages get a small bonus: retrieval already judged them relevant
+    ranked = sorted(
+        range(len(candidates)),
+        key=lambda i: -(float(scores[i]) + 0.02 * (len(hits) - candidates[i][0])),
+    )
+    out: list[AnswerSentence] = []
+    for i in ranked:
+        if len(out) == max_sentences or float(scores[i]) < MIN_RELEVANCE:
+            break
+        n, hit, span = candidates[i]
+        start = hit.start + span.start
+        if any(c.article_id == hit.article_id and c.start == start
+               for s in out for c in s.citations):
+            continue  # the same sentence again, from an overlapping chunk
+        citation = Citation(
+            number=n, article_id=hit.article_id, chunk_id=hit.chunk_id,
+            start=start, end=hit.start + span.end, quote=span.text,
+            support=1.0,  # a verbatim quote supports itself
+        )
+        out.append(AnswerSentence(f"„{span.text}“", [citation], verified=True, support=1.0))
+    return out

@@ -1,0 +1,84 @@
+"""How well a passage sentence supports a claim: stemmed lexical overlap + embedding similarity.
+
+Shared by the citation verifier (does the cited passage back this answer sentence?) and the
+extractive mode (which passage sentence answers this question?). Lexical overlap carries most
+weight because the default embedder is English; the cosine term rescues paraphrases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qa.bm25 import analyze
+from qa.chunking import split_sentences
+from qa.embedding import Embedder
+
+#: Stems too common to count as evidence (question words, auxiliaries, articles), both languages.
+STOP_STEMS = set(analyze(
+    "der die das den dem des ein eine einer eines einem einen und oder aber nicht kein keine "
+    "ist sind war waren wird werden wurde wurden hat haben hatte hatten sein seine ihr ihre es "
+    "er sie wir ich man sich auch noch schon nur so wie was wer wen wem wessen wann wo warum "
+    "welche welcher welches wieso weshalb wieviel viele mit von zu zum zur im in am an auf aus "
+    "bei für über unter nach vor seit um als dass da dies diese dieser dieses dazu laut denn "
+    "the a an of to in on at for is are was were be been has have had did does do what who "
+    "when where why which how many much and or not it its this that with by from as"
+))
+LEXICAL_WEIGHT = 0.65
+
+
+def content_stems(text: str) -> list[str]:
+    """Stems that carry meaning: no stop words, no single characters."""
+    return [t for t in analyze(text) if t not in STOP_STEMS and len(t) > 1]
+
+
+def lexical_support(claim: str, evidence: str) -> float:
+    """Share of the claim's content stems found in the evidence (numbers weigh double)."""
+    claim_terms = content_stems(claim)
+    if not claim_terms:
+        return 0.0
+    evidence_terms = set(analyze(evidence))
+    total = found = 0.0
+    for term in set(claim_terms):
+        weight = 2.0 if term.isdigit() else 1.0
+        total += weight
+        found += weight if term in evidence_terms else 0.0
+    return found / total
+
+
+@dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence of a passage, with its span relative to the passage text."""
+
+    start: int
+    end: int
+    text: str
+
+
+def passage_sentences(text: str) -> list[SentenceSpan]:
+    return [SentenceSpan(s, e, text[s:e]) for s, e in split_sentences(text)]
+
+
+class SupportScorer:
+    """Scores claims against passage sentences; embeds everything in one batch per call."""
+
+    def __init__(self, embedder: Embedder | None) -> None:
+        self.embedder = embedder
+
+    def matrix(self, claims: Sequence[str], sentences: Sequence[str]) -> np.ndarray:
+        """support[i, j] of claim i by sentence j, in [0, 1]."""
+        out = np.zeros((len(claims), len(sentences)), dtype="float32")
+        if not len(claims) or not len(sentences):
+            return out
+        for i, claim in enumerate(claims):
+            for j, sentence in enumerate(sentences):
+                out[i, j] = lexical_support(claim, sentence)
+        if self.embedder is None:
+            return out
+        vectors = self.embedder.encode_passages(list(claims) + list(sentences))
+        cos = vectors[: len(claims)] @ vectors[len(claims):].T
+        semantic = np.clip((cos - 0.2) / 0.6, 0.0, 1.0)  # MiniLM cosines of related text ~0.3-0.8
+        return LEXICAL_WEIGHT * out + (1 - LEXICAL_WEIGHT) * semantic
+

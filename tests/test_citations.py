@@ -1,0 +1,117 @@
+"""The citation verifier on crafted answers: right, wrong, shifted, missing, unsupported."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.citations import CitationVerifier, parse_markers, render, split_answer
+from qa.embedding import Embedder
+from qa.schema import Hit
+from qa.settings import Settings
+from qa.support import SupportScorer
+
+SUMMIT = (
+    "Putin und Biden hatten vor dem Hintergrund wachsender Spannungen im Ukraine-Konflikt gut "
+    "zwei Stunden gesprochen. Der Dialog sei sachlich und offen gewesen, teilte der Kreml mit."
+)
+LAWROW = (
+    "Lawrow forderte im Gespräch mit dem US-Außenminister “langfristige Sicherheitsgarantien”, "
+    "die eine Nato-Osterweiterung ausschließen. Moskau wolle eine rechtlich verbindliche Zusage."
+)
+GENEVA = (
+    "Sie vereinbarten bei dem Treffen, das mit anderthalb Stunden etwas schneller als erwartet "
+    "über die Bühne ging, dass sie weiter an einer friedlichen Lösung der Krise interessiert seien."
+)
+PREFIX = "Einleitung des Artikels. "
+
+
+def _hit(n: int, text: str) -> Hit:
+    return Hit(
+        chunk_id=n, article_id=f"a{n}", ordinal=0, start=len(PREFIX), end=len(PREFIX) + len(text),
+        text=text, title=f"Artikel {n}", date="2021-12-08", source="dpa", path=f"/x/{n}.txt",
+        score=1.0,
+    )
+
+
+HITS = [_hit(1, SUMMIT), _hit(2, LAWROW), _hit(3, GENEVA)]
+
+
+@pytest.fixture(scope="module")
+def verifier() -> CitationVerifier:
+    settings = Settings()
+    return CitationVerifier(SupportScorer(Embedder(settings)), settings.support_threshold)
+
+
+def verify(verifier: CitationVerifier, answer: str):  # type: ignore[no-untyped-def]
+    return verifier.verify(split_answer(answer, len(HITS)), HITS)
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Satz [1].", [1]),
+        ("Satz [1, 2].", [1, 2]),
+        ("Satz [1][3].", [1, 3]),
+        ("Satz [Quelle 2].", [2]),
+        ("Satz [1-3].", [1, 2, 3]),
+        ("Satz 【2】.", [2]),
+        ("Satz [^3].", [3]),
+        ("Satz [7].", []),  # out of range: dropped
+        ("Satz [0].", []),
+    ],
+)
+def test_parse_markers(text: str, numbers: list[int]) -> None:
+    stripped, cited = parse_markers(text, 3)
+    assert cited == numbers
+    assert stripped == "Satz."
+
+
+def test_markers_after_the_period_belong_to_the_sentence_before() -> None:
+    parsed = split_answer("Erstens gilt A. [2] Zweitens gilt B [1].", 3)
+    assert [(p.text, p.cited) for p in parsed] == [("Erstens gilt A.", [2]), ("Zweitens gilt B.", [1])]
+
+
+def test_correct_citation_is_kept_with_the_exact_span(verifier: CitationVerifier) -> None:
+    [sentence] = verify(verifier, "Der Videogipfel dauerte gut zwei Stunden [1].")
+    assert sentence.verified and not sentence.repaired
+    [citation] = sentence.citations
+    assert citation.number == 1
+    article = PREFIX + SUMMIT
+    assert article[citation.start:citation.end] == citation.quote
+    assert "gut zwei Stunden" in citation.quote
+    assert "Kreml" not in citation.quote  # the supporting sentence, not the whole passage
+
+
+def test_wrong_citation_is_moved_to_the_supporting_passage(verifier: CitationVerifier) -> None:
+    [sentence] = verify(verifier, "Lawrow forderte langfristige Sicherheitsgarantien [1].")
+    assert sentence.verified and sentence.repaired
+    assert [c.number for c in sentence.citations] == [2]
+
+
+def test_shifted_citations_are_repaired(verifier: CitationVerifier) -> None:
+    # the model numbered off by one: each claim cites its neighbour's passage
+    sentences = verify(
+        verifier,
+        "Biden und Putin sprachen gut zwei Stunden [2]. "
+        "Das Treffen in Genf dauerte anderthalb Stunden [1].",
+    )
+    assert [[c.number for c in s.citations] for s in sentences] == [[1], [3]]
+    assert all(s.repaired for s in sentences)
+
+
+def test_missing_citation_is_added(verifier: CitationVerifier) -> None:
+    [sentence] = verify(verifier, "Moskau wolle eine rechtlich verbindliche Zusage.")
+    assert sentence.verified and not sentence.repaired
+    assert [c.number for c in sentence.citations] == [2]
+
+
+def test_unsupported_sentence_is_marked_unverified(verifier: CitationVerifier) -> None:
+    sentences = verify(
+        verifier,
+        "Der Videogipfel dauerte gut zwei Stunden [1]. "
+        "Biden reiste im März 2022 zu einem Staatsbesuch nach Peking [1].",
+    )
+    assert sentences[0].verified
+    assert not sentences[1].verified and sentences[1].citations == []
+    assert render(sentences).startswith("Der Videogipfel dauerte gut zwei Stunden [1].")
+    assert "Peking." in render(sentences)  # kept, but without a citation

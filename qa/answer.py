@@ -110,7 +110,7 @@ class Answerer:
         backend, model = (llm.name, llm.model) if llm else ("extractive", "quote-only")
         yield AnswerEvent("status", note)
 
-        self.retriever.embedder.model  # load before timing: retrieval_s is the search alone
+        _ = self.retriever.embedder.model  # load first: retrieval_s times the search alone
         query = question
         if history:
             query = self._condense(question, history, llm)

@@ -94,7 +94,7 @@ class Embedder:
 
     @property
     def max_tokens(self) -> int:
-        return int(self.model.max_seq_length)
+        return int(self.model.max_seq_length or 256)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces `text` costs in this model, without the special tokens."""

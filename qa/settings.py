@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     )
 
     # --- where things live -------------------------------------------------------------
-    articles_dir: Path = Field(Path("data/articles"), description="Default folder `qa index` reads.")
+    articles_dir: Path = Field(
+        Path("data/articles"), description="Default folder `qa index` reads."
+    )
     index_dir: Path = Field(Path("index"), description="Where the built index lives.")
 
     # --- embedding -----------------------------------------------------------------------
@@ -37,7 +39,7 @@ class Settings(BaseSettings):
         PACKAGED_EMBED_MODEL,
         description="sentence-transformers name or path; the default loads from a pip package.",
     )
-    query_prefix: str = Field("", description="Prepended to queries, e.g. 'query: ' for e5 models.")
+    query_prefix: str = Field("", description="Prepended to queries, e.g. 'query: ' for e5.")
     passage_prefix: str = Field("", description="Prepended to passages, e.g. 'passage: ' for e5.")
     embed_batch_size: int = Field(64, ge=1, description="Passages per encode batch.")
     torch_threads: int = Field(
@@ -46,14 +48,17 @@ class Settings(BaseSettings):
 
     # --- chunking ------------------------------------------------------------------------
     chunk_tokens: int = Field(
-        200, ge=32, description="Max chunk size in the embedding model's word pieces (title included)."
+        200, ge=32,
+        description="Max chunk size in the embedding model's word pieces (title included).",
     )
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
 
     # --- retrieval -----------------------------------------------------------------------
     top_k: int = Field(5, ge=1, description="Passages returned per question.")
-    candidates: int = Field(50, ge=1, description="Top-N taken from each of dense and BM25 before fusion.")
+    candidates: int = Field(
+        50, ge=1, description="Top-N taken from each of dense and BM25 before fusion."
+    )
     dense_weight: float = Field(0.3, ge=0, description="Weight of the dense ranking in RRF fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
@@ -67,7 +72,9 @@ class Settings(BaseSettings):
     )
     ollama_model: str = Field("qwen2.5:7b", description="Ollama model tag; handles German well.")
     ollama_timeout_s: float = Field(120.0, gt=0, description="Per-request timeout for Ollama.")
-    gguf: str = Field(PACKAGED_GGUF, description="GGUF file for the embedded backend, or a packaged name.")
+    gguf: str = Field(
+        PACKAGED_GGUF, description="GGUF file for the embedded backend, or a packaged name."
+    )
     llm_threads: int = Field(2, ge=1, description="llama.cpp generation threads.")
     llm_context: int = Field(4096, ge=512, description="Context window for the embedded model.")
     max_answer_tokens: int = Field(256, ge=16, description="Upper bound on generated tokens.")

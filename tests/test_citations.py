@@ -68,7 +68,10 @@ def test_parse_markers(text: str, numbers: list[int]) -> None:
 
 def test_markers_after_the_period_belong_to_the_sentence_before() -> None:
     parsed = split_answer("Erstens gilt A. [2] Zweitens gilt B [1].", 3)
-    assert [(p.text, p.cited) for p in parsed] == [("Erstens gilt A.", [2]), ("Zweitens gilt B.", [1])]
+    assert [(p.text, p.cited) for p in parsed] == [
+        ("Erstens gilt A.", [2]),
+        ("Zweitens gilt B.", [1]),
+    ]
 
 
 def test_correct_citation_is_kept_with_the_exact_span(verifier: CitationVerifier) -> None:

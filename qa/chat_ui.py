@@ -1,0 +1,708 @@
+"""The chat: a Gradio Blocks app over the answer, index and store services.
+
+Only presentation lives here. Answers, citations and sources come from `Answerer.stream`,
+the corpus tab calls `build_index`, the article view reads `store.article`. The page uses
+system fonts and no external scripts, so it works offline; it listens on localhost unless
+told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import itertools
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import gradio as gr
+
+from qa.answer import Answerer
+from qa.cleaning import to_iso_date
+from qa.embedding import EmbeddingError
+from qa.indexing import build_index
+from qa.llm.base import BackendError
+from qa.retrieval import Filters
+from qa.schema import Answer, Hit
+from qa.settings import Settings
+from qa.store import IndexMissingError, IndexStore, open_index
+
+log = logging.getLogger(__name__)
+
+#: Backend choices shown in the settings (label, value for `Answerer.stream(llm_choice=)`).
+BACKENDS = [("auto", "auto"), ("Ollama", "ollama"), ("embedded", "llamacpp"),
+            ("quote only", "extractive")]
+_BACKEND_ALIASES = {
+    "auto": "auto", "ollama": "ollama", "llamacpp": "llamacpp", "embedded": "llamacpp",
+    "llama.cpp": "llamacpp", "extractive": "extractive", "quote only": "extractive",
+    "quote-only": "extractive", "quote": "extractive",
+}
+_BACKEND_LABELS = {"ollama": "Ollama", "llamacpp": "embedded"}
+EXAMPLES = [
+    "Was fordert Lawrow?",
+    "Wie lange dauerte der Videogipfel zwischen Biden und Putin?",
+    "Was kündigte Blinken nach dem Treffen in Genf an?",
+]
+UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".jsonl")
+_USER_ERRORS = (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError)
+_ALL_SOURCES = "all sources"
+_CITE = "#qa-cite:"
+
+CSS = """
+.qa-answer { line-height: 1.6; }
+a.qa-chip { display: inline-block; min-width: 1.5em; padding: 0 .4em; margin: 0 .1em;
+  border-radius: 999px; border: 1px solid var(--color-accent); background: var(--color-accent-soft);
+  color: var(--color-accent) !important; font-size: .78em; font-weight: 600; line-height: 1.5;
+  text-align: center; text-decoration: none !important; cursor: pointer; vertical-align: 1px; }
+a.qa-chip:hover { background: var(--color-accent); color: white !important; }
+.qa-unverified { text-decoration: underline dotted #c2410c 2px; text-underline-offset: 3px;
+  cursor: help; }
+.qa-unverified::after { content: " ⚠"; color: #c2410c; font-size: .8em; }
+.qa-meta { margin-top: .5em; font-size: .8em; color: var(--body-text-color-subdued); }
+.qa-notice { margin-top: .4em; padding: .25em .6em; font-size: .85em; border-radius: 4px;
+  border-left: 3px solid #f59e0b; background: rgba(245, 158, 11, .12); }
+.qa-error { padding: .25em .6em; border-left: 3px solid #dc2626; background: rgba(220, 38, 38, .1);
+  border-radius: 4px; }
+.qa-status { font-size: .85em; color: var(--body-text-color-subdued); font-style: italic; }
+.qa-empty { color: var(--body-text-color-subdued); padding: .5em; }
+.qa-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: .5em .75em; margin-bottom: .6em; background: var(--background-fill-primary); }
+.qa-card.qa-cited { border-left: 4px solid var(--color-accent); }
+.qa-card-head { display: flex; gap: .5em; align-items: baseline; }
+.qa-card-title { font-weight: 600; flex: 1; }
+.qa-card-meta { font-size: .8em; color: var(--body-text-color-subdued); margin: .1em 0 .3em; }
+.qa-card-quote { font-size: .9em; border-left: 3px solid #facc15; padding-left: .5em;
+  margin: .3em 0; }
+.qa-card-snippet { font-size: .85em; color: var(--body-text-color-subdued); margin: .3em 0; }
+a.qa-open { font-size: .85em; font-weight: 600; text-decoration: none; cursor: pointer; }
+.qa-article h3 { margin: 0 0 .2em; }
+.qa-article-meta { font-size: .85em; color: var(--body-text-color-subdued); margin-bottom: .5em; }
+.qa-article-body { white-space: pre-wrap; line-height: 1.6; max-height: 65vh; overflow-y: auto;
+  padding: .5em .75em; border: 1px solid var(--border-color-primary); border-radius: 8px; }
+.qa-chunk { background: rgba(59, 130, 246, .13); border-radius: 2px; }
+.qa-article-body mark { background: #fde047; color: #111; padding: 0 .1em; border-radius: 2px; }
+"""
+
+#: Page script: a click on any `#qa-cite:` link (chips, source cards) opens that article via
+#: the hidden button; after the update the highlighted sentence is scrolled into view.
+JS_ON_LOAD = """
+() => {
+  document.addEventListener('click', (ev) => {
+    const el = ev.target instanceof Element ? ev.target.closest('a[href*="#qa-cite:"]') : null;
+    if (!el) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const href = el.getAttribute('href') || '';
+    window.__qaCite = decodeURIComponent(href.slice(href.indexOf('#qa-cite:') + 9));
+    const btn = document.getElementById('qa-open-btn');
+    if (btn) btn.click();
+  }, true);
+}
+"""
+_JS_PASS_CITE = "(key) => window.__qaCite || key"
+_JS_SCROLL = """
+() => {
+  let tries = 0;
+  const go = () => {
+    const el = document.getElementById('cited');
+    if (el && el.offsetParent !== null) {
+      el.scrollIntoView({block: 'center', behavior: 'instant'});
+    } else if (tries++ < 40) {
+      setTimeout(go, 50);
+    }
+  };
+  setTimeout(go, 30);
+}
+"""
+
+# --- formatting ----------------------------------------------------------------------------
+
+_esc = html.escape
+_ANCHOR = ' id="cited"'
+
+
+def backend_label(answer: Answer) -> str:
+    """"embedded · qwen2.5-coder-1.5b", "Ollama · qwen2.5:7b" or "quote-only"."""
+    if answer.backend == "extractive":
+        return "quote-only"
+    return f"{_BACKEND_LABELS.get(answer.backend, answer.backend)} · {answer.model}"
+
+
+def cite_key(number: int, hit: Hit, start: int | None = None, end: int | None = None) -> str:
+    """What a chip carries: passage number, article, cited span and the chunk's span."""
+    s, e = (start, end) if start is not None and end is not None else (hit.start, hit.start)
+    return quote(f"{number}|{hit.article_id}|{s}|{e}|{hit.start}|{hit.end}", safe="|")
+
+
+def _chip(number: int, key: str, title: str) -> str:
+    return f'<a class="qa-chip" href="{_CITE}{key}" title="{_esc(title)}">{number}</a>'
+
+
+def render_answer(answer: Answer, note: str | None = None) -> str:
+    """The checked answer as HTML: sentences with citation chips, marks, backend, notices."""
+    parts = []
+    if answer.refused or not answer.sentences:
+        parts.append(f"<span>{_esc(answer.text)}</span>")
+    for sentence in answer.sentences:
+        chips = "".join(
+            _chip(c.number, cite_key(c.number, answer.sources[c.number - 1], c.start, c.end),
+                  f"{answer.sources[c.number - 1].title}: {c.quote}")
+            for c in sentence.citations if 0 < c.number <= len(answer.sources)
+        )
+        if sentence.verified:
+            parts.append(f"<span>{_esc(sentence.text)}</span>{chips}")
+        else:
+            parts.append(f'<span class="qa-unverified" title="not supported by the passages">'
+                         f"{_esc(sentence.text)}</span>{chips}")
+    total = answer.timings.get("total_s")
+    meta = backend_label(answer) + (f" · {total:.1f} s" if total is not None else "")
+    out = f'<div class="qa-answer">{" ".join(parts)}</div><div class="qa-meta">{_esc(meta)}</div>'
+    for text in (note, answer.notice):
+        if text:
+            out += f'<div class="qa-notice">ℹ {_esc(text)}</div>'
+    return out
+
+
+def render_streaming(text: str, status: str = "") -> str:
+    """An answer in progress: escaped tokens and a cursor."""
+    body = _esc(text) + "▍" if text else f'<span class="qa-status">{_esc(status)}</span>'
+    return f'<div class="qa-answer">{body}</div>'
+
+
+def render_error(message: str) -> str:
+    return f'<div class="qa-error">⚠ {_esc(message)}</div>'
+
+
+def _meta_line(hit: Hit) -> str:
+    return " · ".join(x for x in (hit.date, hit.source, Path(hit.path).name) if x)
+
+
+def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
+    """Source cards: cited passages first (with their supporting sentence), then the rest."""
+    if not hits:
+        if answer is not None:
+            return '<div class="qa-empty">No passage answers this question.</div>'
+        return '<div class="qa-empty">Passages used for the answer appear here.</div>'
+    quotes: dict[int, tuple[str, int, int]] = {}
+    for sentence in answer.sentences if answer else []:
+        for c in sentence.citations:
+            quotes.setdefault(c.number, (c.quote, c.start, c.end))
+    numbered = list(enumerate(hits, start=1))
+    numbered.sort(key=lambda item: (item[0] not in quotes, item[0]))
+    cards = []
+    for number, hit in numbered:
+        cited = number in quotes
+        if cited:
+            text, start, end = quotes[number]
+            key = cite_key(number, hit, start, end)
+            body = f'<div class="qa-card-quote">{_esc(text)}</div>'
+        else:
+            key = cite_key(number, hit)
+            snippet = hit.text[:220].replace("\n", " ") + ("…" if len(hit.text) > 220 else "")
+            label = "not cited · " if answer is not None else ""
+            body = f'<div class="qa-card-snippet">{label}{_esc(snippet)}</div>'
+        cards.append(
+            f'<div class="qa-card{" qa-cited" if cited else ""}">'
+            f'<div class="qa-card-head">{_chip(number, key, hit.title)}'
+            f'<span class="qa-card-title">{_esc(hit.title)}</span></div>'
+            f'<div class="qa-card-meta">{_esc(_meta_line(hit))}</div>{body}'
+            f'<a class="qa-open" href="{_CITE}{key}">Open article →</a></div>'
+        )
+    return "".join(cards)
+
+
+def render_article(
+    title: str, meta: str, text: str, mark: tuple[int, int], chunk: tuple[int, int], number: int
+) -> str:
+    """Full article text, the retrieved chunk shaded and the cited sentence in <mark>."""
+    n = len(text)
+    ms, me = (max(0, min(v, n)) for v in mark)
+    cs, ce = (max(0, min(v, n)) for v in chunk)
+    cuts = sorted({0, n, ms, me, cs, ce})
+    pieces, anchored = [], False
+    for a, b in itertools.pairwise(cuts):
+        seg = _esc(text[a:b])
+        if ms <= a and b <= me and ms < me:
+            seg = f"<mark{'' if anchored else _ANCHOR}>{seg}</mark>"
+            anchored = True
+        if cs <= a and b <= ce and cs < ce:
+            anchor = "" if anchored or ms < me else _ANCHOR
+            anchored = anchored or bool(anchor)
+            seg = f'<span class="qa-chunk"{anchor}>{seg}</span>'
+        pieces.append(seg)
+    where = f"Passage [{number}] shaded" + (", cited sentence highlighted" if ms < me else "")
+    return (
+        f'<div class="qa-article"><h3>{_esc(title)}</h3>'
+        f'<div class="qa-article-meta">{_esc(meta)} — {where}</div>'
+        f'<div class="qa-article-body">{"".join(pieces)}</div></div>'
+    )
+
+
+_ARTICLE_PLACEHOLDER = (
+    '<div class="qa-empty">Click a citation chip or “Open article” to read the article '
+    "with the cited sentence highlighted.</div>"
+)
+
+
+# --- the app -------------------------------------------------------------------------------
+
+
+def resolve_backend(choice: str | None, settings: Settings) -> str:
+    """Map a UI/API backend name to an `llm_choice`; "auto" defers to the server's setting."""
+    value = _BACKEND_ALIASES.get((choice or "auto").strip().lower())
+    if value is None:
+        raise ValueError(
+            f"Unknown backend '{choice}': use auto, ollama, embedded or quote only."
+        )
+    return settings.llm if value == "auto" else value
+
+
+def parse_filters(source: str | None, date_from: str | None, date_to: str | None) -> Filters:
+    """Filters from the settings panel; a date that cannot be read is a ValueError."""
+    dates: list[str | None] = []
+    for value in (date_from, date_to):
+        value = (value or "").strip()
+        iso = to_iso_date(value) if value else None
+        if value and iso is None:
+            raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD.")
+        dates.append(iso)
+    src = source if source and source != _ALL_SOURCES else None
+    return Filters(src, dates[0], dates[1])
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """The `/ask` API result: JSON-serialisable, stable keys."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "backend": answer.backend,
+        "model": answer.model,
+        "notice": answer.notice,
+        "sentences": [
+            {
+                "text": s.text,
+                "verified": s.verified,
+                "citations": [
+                    {"number": c.number, "article_id": c.article_id, "start": c.start,
+                     "end": c.end, "quote": c.quote}
+                    for c in s.citations
+                ],
+            }
+            for s in answer.sentences
+        ],
+        "sources": [
+            {"number": i, "title": h.title, "date": h.date, "source": h.source,
+             "article_id": h.article_id, "start": h.start, "end": h.end, "text": h.text}
+            for i, h in enumerate(answer.sources, start=1)
+        ],
+        "timings": dict(answer.timings),
+    }
+
+
+def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Chatbot messages for the finished turns."""
+    out = []
+    for turn in turns:
+        if turn["question"]:
+            out.append({"role": "user", "content": _esc(turn["question"])})
+        out.append({"role": "assistant", "content": turn["html"]})
+    return out
+
+
+def _history(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Plain-text history for follow-ups (error turns left out)."""
+    out = []
+    for turn in turns:
+        if turn.get("answer") is not None:
+            out += [{"role": "user", "content": turn["question"]},
+                    {"role": "assistant", "content": turn["answer"]}]
+    return out
+
+
+def _user_message(exc: BaseException) -> str:
+    if isinstance(exc, _USER_ERRORS):
+        return str(exc)
+    log.exception("answer failed")
+    return f"Something went wrong while answering ({type(exc).__name__}: {exc})."
+
+
+class ChatApp:
+    """Handlers around one shared `Answerer`; `build` lays them out as Gradio Blocks."""
+
+    def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
+        self.settings = settings
+        self.answerer = answerer or Answerer(settings)
+
+    # --- services --------------------------------------------------------------------------
+
+    def store(self) -> IndexStore:
+        return self.answerer.retriever.store
+
+    def sources(self) -> list[str]:
+        try:
+            return self.store().sources()
+        except IndexMissingError:
+            return []
+
+    def articles_table(self) -> list[list[Any]]:
+        try:
+            rows = self.store().articles()
+        except IndexMissingError:
+            return []
+        return [[r["title"], r["date"] or "", r["source"] or "", r["chunks"], r["id"]]
+                for r in rows]
+
+    def ask(
+        self, question: str, history_json: str = "[]", backend: str = "auto", k: int = 5
+    ) -> dict[str, Any]:
+        """Answer `question` (history: JSON list of {role, content}); the `/ask` endpoint."""
+        try:
+            history = json.loads(history_json or "[]")
+            if not isinstance(history, list) or not all(
+                isinstance(m, dict) and {"role", "content"} <= m.keys() for m in history
+            ):
+                raise ValueError("history_json must be a JSON list of {role, content} objects.")
+            if int(k) < 1:
+                raise ValueError("k must be at least 1.")
+            answer = self.answerer.ask(
+                question, history=history, llm_choice=resolve_backend(backend, self.settings),
+                k=int(k),
+            )
+        except json.JSONDecodeError as exc:
+            raise gr.Error(f"history_json is not valid JSON: {exc}") from exc
+        except Exception as exc:
+            raise gr.Error(_user_message(exc)) from exc
+        return answer_to_dict(answer)
+
+    # --- chat handlers ---------------------------------------------------------------------
+
+    def start(self, question: str, turns: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """Show the question at once and clear the box; `respond` does the work."""
+        pending = _messages(turns)
+        if question.strip():
+            pending.append({"role": "user", "content": _esc(question.strip())})
+        return "", question, pending
+
+    def respond(
+        self,
+        question: str,
+        turns: list[dict[str, Any]],
+        backend: str,
+        ollama_model: str,
+        k: float,
+        source: str | None,
+        date_from: str,
+        date_to: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer: (chat messages, sources panel, turns, right-hand tab)."""
+        question = (question or "").strip()
+        turns = list(turns or [])
+        done = _messages(turns)
+        user = [{"role": "user", "content": _esc(question)}] if question else []
+        tokens: list[str] = []
+        status, hits, note = "Searching the articles…", [], None
+        tab = gr.Tabs(selected="sources")
+
+        def view(body: str) -> list[dict[str, str]]:
+            return [*done, *user, {"role": "assistant", "content": body}]
+
+        yield view(render_streaming("", status)), gr.skip(), turns, tab
+        try:
+            choice = resolve_backend(backend, self.settings)
+            filters = parse_filters(source, date_from, date_to)
+            for event in self.answerer.stream(
+                question, history=_history(turns), filters=filters, llm_choice=choice,
+                ollama_model=(ollama_model or "").strip() or None, k=int(k),
+            ):
+                if event.kind == "status":
+                    note = event.text if choice == "auto" else None
+                    yield view(render_streaming("", "Searching the articles…")), gr.skip(), \
+                        turns, gr.skip()
+                elif event.kind == "sources":
+                    hits = event.hits
+                    status = "Writing the answer…" if hits else "Checking…"
+                    yield view(render_streaming("", status)), render_sources(hits), turns, \
+                        gr.skip()
+                elif event.kind == "token":
+                    tokens.append(event.text)
+                    yield view(render_streaming("".join(tokens))), gr.skip(), turns, gr.skip()
+                elif event.kind == "done" and event.answer is not None:
+                    answer = event.answer
+                    shown_note = note if note and answer.backend != "ollama" else None
+                    body = render_answer(answer, shown_note)
+                    turns = [*turns, {"question": question, "answer": answer.text, "html": body}]
+                    yield _messages(turns), render_sources(answer.sources, answer), turns, \
+                        gr.skip()
+                    return
+            raise RuntimeError("the answer stream ended without an answer")
+        except Exception as exc:
+            partial = _esc("".join(tokens))
+            body = (f"<div>{partial}</div>" if partial else "") + render_error(_user_message(exc))
+            turns = [*turns, {"question": question, "answer": None, "html": body}]
+            yield _messages(turns), render_sources(hits), turns, gr.skip()
+
+    def open_article(self, key: str) -> tuple[str, Any]:
+        """The article view for a chip/card key: "n|article_id|start|end|chunk_start|chunk_end"."""
+        try:
+            number, article_id, *spans = unquote(key or "").split("|")
+            s, e, cs, ce = (int(v) for v in spans)
+            article = self.store().article(article_id)
+        except ValueError:
+            return render_error("Cannot open this citation: malformed link."), \
+                gr.Tabs(selected="article")
+        except IndexMissingError as exc:
+            return render_error(f"Cannot open this citation: {exc}"), gr.Tabs(selected="article")
+        if article is None:
+            message = "This article is no longer in the index (it was removed or re-indexed)."
+            return render_error(message), gr.Tabs(selected="article")
+        meta = " · ".join(x for x in (article.date, article.source, Path(article.path).name) if x)
+        body = render_article(article.title, meta, article.text, (s, e), (cs, ce), int(number))
+        return body, gr.Tabs(selected="article")
+
+    # --- corpus handlers -------------------------------------------------------------------
+
+    def _corpus_outputs(self, message: str) -> tuple[Any, ...]:
+        table = self.articles_table()
+        choices = [(f"{title} ({date or 'no date'})", aid) for title, date, _, _, aid in table]
+        return (message, table, gr.Dropdown(choices=choices, value=None),
+                gr.Dropdown(choices=[_ALL_SOURCES, *self.sources()]))
+
+    def refresh_corpus(self) -> tuple[Any, ...]:
+        count = len(self.articles_table())
+        return self._corpus_outputs(f"{count} articles indexed.")
+
+    def upload(
+        self, files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
+    ) -> tuple[Any, ...]:
+        """Copy uploads into <index_dir>/uploads and index them; undo the copy on failure."""
+        if not files:
+            return self._corpus_outputs("Choose one or more files first.")
+        folder = self.settings.index_dir / "uploads"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines, copied, backups = [], [], {}
+        for name in files:
+            src = Path(name)
+            if src.suffix.lower() not in UPLOAD_TYPES:
+                lines.append(f"skipped {src.name}: not one of {', '.join(UPLOAD_TYPES)}")
+                continue
+            target = folder / src.name
+            if target.exists():
+                backups[target] = target.read_bytes()
+            shutil.copyfile(src, target)
+            copied.append(target)
+        if not copied:
+            return self._corpus_outputs("\n".join(lines))
+        labels = {"scan": "Reading files", "embed": "Embedding chunks", "write": "Writing index"}
+
+        def report(stage: str, done: int, total: int) -> None:
+            progress((done, total), desc=labels.get(stage, stage))
+
+        try:
+            result = build_index(self.settings, [folder], progress=report)
+        except Exception as exc:  # the index is untouched; take the files back out too
+            for target in copied:
+                if target in backups:
+                    target.write_bytes(backups[target])
+                else:
+                    target.unlink(missing_ok=True)
+            log.exception("upload failed")
+            lines.append(f"Upload failed, the index is unchanged: {type(exc).__name__}: {exc}")
+            return self._corpus_outputs("\n".join(lines))
+        return self._corpus_outputs("\n".join(lines + result.lines()))
+
+    def remove(self, article_id: str | None) -> tuple[Any, ...]:
+        if not article_id:
+            return self._corpus_outputs("Pick an article to remove first.")
+        try:
+            result = build_index(self.settings, remove_ids=[article_id])
+        except Exception as exc:
+            log.exception("remove failed")
+            return self._corpus_outputs(f"Removing failed, the index is unchanged: {exc}")
+        return self._corpus_outputs("\n".join([f"Removed {article_id}.", *result.lines()]))
+
+    @staticmethod
+    def pick_row(evt: gr.SelectData) -> Any:
+        row = evt.row_value or []
+        return gr.Dropdown(value=row[-1]) if row else gr.skip()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        s = self.settings
+        with gr.Blocks(title="News QA", analytics_enabled=False) as demo:
+            turns = gr.State([])
+            pending = gr.State("")
+            gr.Markdown("## News QA · answers from your articles, with checked citations")
+            with gr.Tabs():
+                with gr.Tab("Chat", id="chat"):
+                    with gr.Row(equal_height=False):
+                        with gr.Column(scale=3):
+                            chatbot = gr.Chatbot(
+                                label="Chat", height=560, latex_delimiters=[],
+                                examples=[{"text": q} for q in EXAMPLES],
+                                placeholder="Ask about the indexed articles, in German or "
+                                "English. Each [n] opens the passage it cites.",
+                                feedback_options=None, buttons=[],  # copy would copy HTML
+                                group_consecutive_messages=False,
+                            )
+                            with gr.Row():
+                                box = gr.Textbox(
+                                    placeholder="Frage stellen … / Ask a question …",
+                                    show_label=False, scale=5, autofocus=True, submit_btn=True,
+                                )
+                                clear = gr.Button("New chat", scale=1, variant="secondary")
+                            with gr.Accordion("Settings", open=False):
+                                with gr.Row():
+                                    backend = gr.Radio(BACKENDS, value="auto", label="Backend",
+                                                       scale=2)
+                                    model = gr.Textbox(s.ollama_model, label="Ollama model")
+                                    k = gr.Slider(1, 10, value=s.top_k, step=1,
+                                                  label="Passages")
+                                with gr.Row():
+                                    source = gr.Dropdown(
+                                        [_ALL_SOURCES, *self.sources()], value=_ALL_SOURCES,
+                                        label="Source", allow_custom_value=True,
+                                    )
+                                    date_from = gr.Textbox(label="From (YYYY-MM-DD)")
+                                    date_to = gr.Textbox(label="To (YYYY-MM-DD)")
+                        with gr.Column(scale=2), gr.Tabs() as right:
+                            with gr.Tab("Sources", id="sources"):
+                                sources_html = gr.HTML(render_sources([]), js_on_load=None,
+                                                       elem_id="qa-sources")
+                            with gr.Tab("Article", id="article"):
+                                article_html = gr.HTML(_ARTICLE_PLACEHOLDER, js_on_load=None,
+                                                       elem_id="qa-article")
+                    cite_key_box = gr.Textbox(visible="hidden", elem_id="qa-cite-key")
+                    open_btn = gr.Button("open", visible="hidden", elem_id="qa-open-btn")
+                with gr.Tab("Corpus", id="corpus"):
+                    with gr.Row():
+                        with gr.Column():
+                            files = gr.File(label="Add articles (.txt .md .html .jsonl)",
+                                            file_count="multiple", file_types=list(UPLOAD_TYPES),
+                                            height=150)
+                            upload_btn = gr.Button("Index uploaded files", variant="primary")
+                        with gr.Column():
+                            pick = gr.Dropdown([], label="Article to remove")
+                            with gr.Row():
+                                remove_btn = gr.Button("Remove article", variant="stop")
+                                refresh = gr.Button("Refresh")
+                    corpus_msg = gr.Textbox(label="Index report", lines=3, interactive=False)
+                    table = gr.Dataframe(
+                        headers=["Title", "Date", "Source", "Chunks", "ID"],
+                        value=self.articles_table(), interactive=False, wrap=True,
+                        label="Indexed articles (click a row to pick it for removal)",
+                    )
+
+            model_limits: dict[str, Any] = {
+                "concurrency_limit": s.model_concurrency, "concurrency_id": "model",
+                "api_visibility": "undocumented",
+            }
+            inputs = [pending, turns, backend, model, k, source, date_from, date_to]
+            outputs = [chatbot, sources_html, turns, right]
+            box.submit(self.start, [box, turns], [box, pending, chatbot], queue=False,
+                       api_visibility="private").then(self.respond, inputs, outputs,
+                                                      **model_limits)
+            chatbot.example_select(
+                _example, [turns], [box, pending, chatbot], queue=False, api_visibility="private"
+            ).then(self.respond, inputs, outputs, **model_limits)
+            for event in (clear.click, chatbot.clear):
+                event(lambda: ([], [], render_sources([]), _ARTICLE_PLACEHOLDER), None,
+                      [chatbot, turns, sources_html, article_html], queue=False,
+                      api_visibility="private")
+            open_btn.click(self.open_article, [cite_key_box], [article_html, right],
+                           js=_JS_PASS_CITE, concurrency_limit=None, show_progress="hidden",
+                           api_visibility="undocumented").then(None, js=_JS_SCROLL)
+
+            corpus_out = [corpus_msg, table, pick, source]
+            upload_btn.click(self.upload, [files], corpus_out, concurrency_limit=1,
+                             concurrency_id="index", api_visibility="private")
+            remove_btn.click(self.remove, [pick], corpus_out, concurrency_limit=1,
+                             concurrency_id="index", api_visibility="private")
+            refresh.click(self.refresh_corpus, None, corpus_out, api_visibility="private")
+            table.select(self.pick_row, None, [pick], api_visibility="private")
+            demo.load(self.refresh_corpus, None, corpus_out, api_visibility="private")
+
+            gr.api(self.ask, api_name="ask", concurrency_limit=s.model_concurrency,
+                   concurrency_id="model")
+        demo.queue(default_concurrency_limit=max(8, 2 * s.model_concurrency))
+        return demo
+
+
+def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:
+    """An example question picked on the empty chat: ask it."""
+    value = evt.value
+    text = value.get("text", "") if isinstance(value, dict) else str(value)
+    return "", text, [*_messages(turns), {"role": "user", "content": _esc(text)}]
+
+
+def build_app(settings: Settings) -> gr.Blocks:
+    """The chat app (queue configured); launch it with `launch(demo, settings)`."""
+    return ChatApp(settings).build()
+
+
+def theme() -> gr.themes.Base:
+    """System fonts only: nothing is fetched from a font CDN."""
+    return gr.themes.Soft(
+        font=[gr.themes.Font("system-ui"), "sans-serif"], font_mono=["monospace"]
+    )
+
+
+def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
+    """Launch on settings.host:settings.port (share off unless asked)."""
+    return demo.launch(
+        server_name=settings.host, server_port=settings.port, share=settings.share,
+        theme=theme(), css=CSS, js=JS_ON_LOAD, footer_links=["api", "settings"],
+        show_error=True, **kwargs,
+    )
+
+
+def ensure_index(settings: Settings, echo: Callable[[str], None] = print) -> None:
+    """Build the index from settings.articles_dir when there is none yet."""
+    try:
+        open_index(settings.index_dir)
+        return
+    except IndexMissingError as exc:
+        echo(f"{exc}\nBuilding the index from {settings.articles_dir}/ …")
+    from qa.cli import _progress_bar
+
+    report = build_index(settings, progress=_progress_bar())
+    echo("\n".join(report.lines()))
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="app.py", description="Chat with your news articles.")
+    parser.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (QA_PORT, default 7860)")
+    parser.add_argument("--share", action=argparse.BooleanOptionalAction, default=None,
+                        help="create a public Gradio share link (QA_SHARE, default off)")
+    parser.add_argument("--index-dir", type=Path, help="index folder (QA_INDEX_DIR)")
+    parser.add_argument("--llm", choices=["auto", "ollama", "llamacpp", "extractive"],
+                        help="backend for 'auto' in the chat (QA_LLM)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build the index if needed, then serve the chat."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parse(argv)
+    overrides = {k: v for k, v in vars(args).items() if v is not None}
+    settings = Settings(**overrides)
+    try:
+        ensure_index(settings)
+    except (FileNotFoundError, EmbeddingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app = ChatApp(settings)
+    _ = app.answerer.retriever.embedder.model  # load the embedder before the first question
+    demo = app.build()
+    print(f"Chat on http://{settings.host}:{settings.port} (backend: {settings.llm})", flush=True)
+    launch(demo, settings)

@@ -1,0 +1,97 @@
+"""A real browser against the running chat: ask, click a citation, see the sentence.
+
+Drives Debian's Chromium through Playwright (Playwright's own browser download is not
+used). Skips locally when Chromium or Playwright is missing; fails in CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # the helper sits next to this file
+from _app_server import ROOT, app_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("QA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+OUT = ROOT / "test-output"
+REQUESTS: list[str] = []  # every URL the page asked for
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed: pip install playwright"
+    if not Path(CHROMIUM).exists():
+        return f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set QA_CHROMIUM)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Any]:
+    missing = _missing_browser()
+    if missing:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"browser test must run in CI but cannot: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    server = app_server()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1400, "height": 900})
+        tab.on("request", lambda req: REQUESTS.append(req.url))
+        tab.goto(server.url, wait_until="domcontentloaded")
+        yield tab
+        browser.close()
+
+
+def test_citation_chip_opens_highlighted_sentence(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    OUT.mkdir(exist_ok=True)
+    box = page.get_by_placeholder("Ask a question", exact=False)
+    box.fill("Was fordert Lawrow?")
+    box.press("Enter")
+    answer = page.locator(".qa-answer").filter(has=page.locator("a.qa-chip")).last
+    expect(answer).to_contain_text("Sicherheitsgarantien", timeout=90_000)
+    expect(page.locator("#qa-sources .qa-card.qa-cited").first).to_be_visible()
+    page.screenshot(path=str(OUT / "browser-answer.png"))
+
+    answer.locator("a.qa-chip").first.click()
+    mark = page.locator("#qa-article mark#cited")
+    expect(mark).to_contain_text("Sicherheitsgarantien", timeout=30_000)
+    expect(mark).to_be_in_viewport()
+    expect(page.locator("#qa-article .qa-chunk").first).to_be_visible()
+    page.screenshot(path=str(OUT / "browser-citation.png"))
+
+    # a source card opens its article too
+    page.get_by_role("tab", name="Sources").click()
+    page.locator("#qa-sources a.qa-open").first.click()
+    expect(page.locator("#qa-article mark#cited")).to_be_in_viewport(timeout=30_000)
+
+    urls = [urlparse(u) for u in REQUESTS]
+    remote = {u.hostname or "" for u in urls if u.scheme in {"http", "https", "ws", "wss"}}
+    assert remote <= LOCAL_HOSTS, f"requests left localhost: {sorted(remote - LOCAL_HOSTS)}"
+
+
+def test_empty_question_shows_message(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    box = page.get_by_placeholder("Ask a question", exact=False)
+    box.fill(" ")
+    box.press("Enter")
+    expect(page.locator(".qa-error").last).to_contain_text("question is empty", timeout=30_000)

@@ -218,4 +218,5 @@ def test_injected_article_does_not_change_behaviour(answerer: Answerer) -> None:
     assert any("HACKED" in h.text for h in answer.sources)
     assert "HACKED" not in answer.text
     assert not answer.refused
-    assert "Sicherheitsgarantien" in " ".join(c.quote for s in answer.sentences for c in s.citations)
+    quotes = " ".join(c.quote for s in answer.sentences for c in s.citations)
+    assert "Sicherheitsgarantien" in quotes

@@ -21,7 +21,7 @@ ABBREVIATIONS = {
     "Mrd", "Tsd", "ca", "bzw", "vgl", "usw", "etc", "ggf", "evtl", "inkl", "exkl", "zzgl", "sog",
     "z", "B", "u", "a", "o", "d", "h", "s", "v", "Chr", "geb", "gest", "Mr", "Mrs", "Ms", "Sen",
     "Gen", "Abg", "Min", "Tel", "Co", "Kap", "Bsp", "bspw", "max", "min", "gem", "lt", "zit",
-    "Jan", "Feb", "Apr", "Aug", "Sept", "Sep", "Okt", "Nov", "Dez", "Mo", "Di", "Mi", "Do", "Fr",
+    "Jan", "Feb", "Apr", "Aug", "Sept", "Sep", "Okt", "Nov", "Dez", "Mo", "Di", "Mi", "Do",
     "Sa", "So", "ehem", "insb", "Hg", "Hrsg", "Ltd", "Inc", "Corp", "Dipl", "Ing", "Mag", "jr",
 }
 # Words that start a new sentence after a number ("... im Jahr 2018. Die ...").
@@ -47,14 +47,46 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for para_start, para_end in _paragraph_spans(text):
         start = para_start
+        quotes = _quote_spans(text, para_start, para_end)
         for match in _CANDIDATE.finditer(text, para_start, para_end):
             end = match.end()
+            if any(q_open < match.start() and q_close >= end for q_open, q_close in quotes):
+                continue  # inside a quotation: „Wir gehen. Morgen kommen wir.“ stays whole
             if _is_boundary(text, match.start(), end, para_end):
                 spans.append(_trim(text, start, end))
                 start = end
         if text[start:para_end].strip():
             spans.append(_trim(text, start, para_end))
     return [s for s in spans if s[1] > s[0]]
+
+
+_OPENING_ONLY = "„«"
+_AMBIGUOUS_QUOTES = "\"“”»"
+
+
+def _quote_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(open, close) positions of the balanced double quotes in text[start:end].
+
+    „ « always open; " “ ” » open when they follow a space or bracket and precede a non-space,
+    else close („...“ in German, “...” in English-style copy). A quote that never closes in
+    its paragraph is ignored, so a stray mark cannot glue the rest of a paragraph together.
+    """
+    spans: list[tuple[int, int]] = []
+    stack: list[int] = []
+    for i in range(start, end):
+        ch = text[i]
+        if ch not in _OPENING_ONLY and ch not in _AMBIGUOUS_QUOTES:
+            continue
+        before = text[i - 1] if i > start else " "
+        after = text[i + 1] if i + 1 < end else " "
+        opens = ch in _OPENING_ONLY or (
+            (before.isspace() or before in "([–—-/") and not after.isspace()
+        )
+        if opens:
+            stack.append(i)
+        elif stack:
+            spans.append((stack.pop(), i))
+    return spans
 
 
 def _paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -96,9 +128,8 @@ def _is_boundary(text: str, punct_start: int, end: int, para_end: int) -> bool:
         # "21. Januar" / "7. Dezember" / "3. Platz": an ordinal unless a sentence plainly starts
         stem = next_word.strip("\"'“”„«»,.;:").lower()
         return stem not in MONTHS and stem in _SENTENCE_STARTERS
-    if re.fullmatch(r"[IVXLC]{1,5}", prev) and next_word[:1].isupper():
-        return False  # "Ludwig XIV. König"
-    return True
+    # "Ludwig XIV. König" is no boundary
+    return not (re.fullmatch(r"[IVXLC]{1,5}", prev) and next_word[:1].isupper())
 
 
 @dataclass(frozen=True)
@@ -139,7 +170,12 @@ def chunk_article(
         chunks.append(Chunk(article_id, len(chunks), start, end, text[start:end]))
         if j >= len(units):
             break
-        i = max(i + 1, j - config.overlap_sentences)
+        # Repeat up to `overlap_sentences` sentences, but only as many as still leave room for
+        # the next new one: otherwise the next chunk would only repeat this one's tail.
+        nxt = max(i + 1, j - config.overlap_sentences)
+        while nxt < j and sum(u[2] for u in units[nxt:j + 1]) > budget:
+            nxt += 1
+        i = nxt
     return chunks
 
 

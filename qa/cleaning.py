@@ -47,7 +47,9 @@ _DROP_LINES = [
     re.compile(r"^\s*\w[\w ]{0,60}Berichterstattung(?: aus [\w ]+)? beigetragen\.?\s*$"),
 ]
 # Broadcaster footers ("Über dieses Thema berichteten die tagesthemen ...") name the outlet.
-_BROADCAST_NOTE = re.compile(r"^\s*Über dieses Thema berichtete(?:n)?\s+(?:die|das|der)?\s*(?P<src>\w+)")
+_BROADCAST_NOTE = re.compile(
+    r"^\s*Über dieses Thema berichtete(?:n)?\s+(?:die|das|der)?\s*(?P<src>\w+)"
+)
 _OUTLETS = {"tagesthemen": "tagesschau", "tagesschau": "tagesschau", "nachtmagazin": "tagesschau"}
 
 # From the first of these on, the rest is site furniture, never article text.
@@ -143,9 +145,12 @@ def clean_article(
     paragraphs = [p for p in paragraphs if not _is_title_teaser(p, paragraphs)]
     if title is None and paragraphs and _looks_like_title(paragraphs[0]):
         title = paragraphs.pop(0)
-    title = re.sub(r"\s+:\s+", ": ", (title or "").strip()) or (
+    title = re.sub(r"\s+", " ", re.sub(r"\s+:\s+", ": ", (title or "").strip())) or (
         paragraphs[0][:80] if paragraphs else ""
     )
+    # The headline repeated as the first line of the body (HTML <h1>, a copied title line).
+    while len(paragraphs) > 1 and re.sub(r"\s+", " ", paragraphs[0]) == title:
+        paragraphs.pop(0)
     body = "\n\n".join(paragraphs)
     if found_date is None:
         found_date = _date_in_text(body)
@@ -222,7 +227,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
     """Group lines into paragraphs (blank-line separated), whitespace-trimmed."""
     paragraphs: list[str] = []
     current: list[str] = []
-    for line in lines + [""]:
+    for line in [*lines, ""]:
         if line.strip():
             current.append(line.strip())
         elif current:

@@ -167,6 +167,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, rest: list[str]) -> int:
+    from qa.chat_ui import main as serve
+
+    serve(rest)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="qa", description="Local, private question answering over news articles."
@@ -175,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="index folders of articles (incremental)")
     p.add_argument("folders", nargs="*", type=Path,
-                   help="folders or files to add (default: data/articles, plus folders indexed before)")
+                   help="folders or files to add "
+                   "(default: data/articles, plus folders indexed before)")
     p.add_argument("--rebuild", action="store_true", help="re-embed everything from scratch")
     p.add_argument("--chunk-tokens", type=int, help="max chunk size in model tokens")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -203,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     _retrieval_flags(p)
     _common(p)
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="start the browser chat (flags as for python app.py)",
+                       add_help=False)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -211,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from qa.llm.base import BackendError
     from qa.store import IndexMissingError
 
-    args = build_parser().parse_args(argv)
+    args, rest = build_parser().parse_known_args(argv)
     try:
+        if args.command == "serve":
+            return cmd_serve(args, rest)
+        if rest:
+            raise ValueError(f"unrecognized arguments: {' '.join(rest)}")
         return int(args.func(args))
     except (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

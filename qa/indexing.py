@@ -7,7 +7,10 @@ chunker setting rebuilds everything, and the report says why.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ import numpy as np
 from qa.chunking import ChunkerConfig, chunk_article
 from qa.cleaning import clean_article
 from qa.embedding import Embedder, passage_text
-from qa.reading import RawArticle, Skipped, read_path
+from qa.reading import JSONL_SUFFIXES, RawArticle, Skipped, read_path
 from qa.schema import Article, Chunk
 from qa.settings import Settings
 from qa.store import (
@@ -34,7 +37,7 @@ from qa.store import (
 )
 
 #: Bumped when sentence splitting or cleaning changes in a way that moves chunk offsets.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 #: progress(stage, done, total): stages are "scan", "embed", "write".
 Progress = Callable[[str, int, int], None]
@@ -235,45 +238,78 @@ def _scan(
     files: dict[str, FileEntry] = {}
     new_articles: list[Article] = []
     paths = [p for root in roots for p in _files_under(root)]
-    present = {str(p) for p in paths}
-    # content hash -> path, so the same text is indexed once (first indexed wins)
-    seen_hashes = {h: p for h, p in existing.items() if p in present}
     max_bytes = int(settings.max_file_mb * 1e6)
-    for done, path in enumerate(paths, start=1):
-        if progress:
-            progress("scan", done, len(paths))
+
+    # Pass 1 (stat, and hash only where the file will be read anyway): what is unchanged.
+    to_read: list[tuple[Path, FileEntry | None, str, os.stat_result]] = []
+    for path in paths:
         key = str(path)
-        stat = path.stat()
         old_entry = old_files.get(key)
-        if old_entry and (old_entry.size, old_entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            files[key] = old_entry
-            report.unchanged += 1
-            report.skipped += [f"{key}: {r}" for r in old_entry.skipped]
+        try:
+            stat = path.stat()
+            if old_entry and (old_entry.size, old_entry.mtime_ns) == (
+                stat.st_size, stat.st_mtime_ns
+            ):
+                files[key] = old_entry
+                continue
+            read_whole = stat.st_size <= max_bytes or path.suffix.lower() in JSONL_SUFFIXES
+            digest = _sha256(path) if read_whole else f"size:{stat.st_size}"
+        except OSError as exc:
+            report.skipped.append(f"{key}: cannot read: {exc.strerror or exc}")
             continue
-        digest = _sha256(path) if stat.st_size <= max_bytes * 4 else f"size:{stat.st_size}"
         if old_entry and old_entry.sha256 == digest:
             files[key] = FileEntry(digest, stat.st_size, stat.st_mtime_ns, old_entry.articles,
                                    old_entry.skipped)
-            report.unchanged += 1
             continue
+        to_read.append((path, old_entry, digest, stat))
+    # A copy skipped as a duplicate is read again once the file it duplicated changed or went.
+    for key, entry in list(files.items()):
+        firsts = [re.sub(r":\d+$", "", m.group(1))  # "file.jsonl:3" names a line of a file
+                  for r in entry.skipped if (m := _DUPLICATE_OF.match(r))]
+        if any(f not in files for f in firsts):
+            del files[key]
+            path = Path(key)
+            with contextlib.suppress(OSError):
+                to_read.append((path, old_files[key], _sha256(path), path.stat()))
+    for key, entry in files.items():
+        report.unchanged += 1
+        report.skipped += [f"{key}: {r}" for r in entry.skipped]
+    order = {path: n for n, path in enumerate(paths)}
+    to_read.sort(key=lambda item: order[item[0]])
+
+    # content hash -> path, so the same text is indexed once (first indexed wins)
+    seen_hashes = {h: p for h, p in existing.items() if p in files}
+    # Pass 2: read, clean and check what is new or changed.
+    for done, (path, old_entry, digest, stat) in enumerate(to_read, start=1):
+        if progress:
+            progress("scan", done, len(to_read))
+        key = str(path)
         entry = FileEntry(digest, stat.st_size, stat.st_mtime_ns)
-        for item in read_path(path, max_bytes):
+        try:
+            items = list(read_path(path, max_bytes))
+        except Exception as exc:  # one unreadable file never stops the run
+            message = " ".join(str(exc).split())  # the report has one line per file
+            items = [Skipped(path, f"cannot read ({type(exc).__name__}: {message})")]
+        for item in items:
             article = _to_article(item, key) if isinstance(item, RawArticle) else item
             if isinstance(article, Skipped):
-                entry.skipped.append(article.reason if not article.key
-                                     else f"line {article.key[1:]}: {article.reason}")
-                report.skipped.append(str(article))
+                reason = (article.reason if not article.key
+                          else f"line {article.key[1:]}: {article.reason}")
+                entry.skipped.append(reason)
+                report.skipped.append(f"{key}: {reason}")  # as re-runs repeat it
                 continue
             if article.id in excluded:
                 entry.skipped.append(f"article {article.id} was removed by the user")
                 continue
             first = seen_hashes.get(article.content_hash)
-            if first is not None and first != key:
+            if first is not None:  # also two equal lines of one .jsonl
                 reason = f"duplicate of {first} (same text), indexed once"
+                if item.key:
+                    reason = f"line {item.key[1:]}: {reason}"
                 entry.skipped.append(reason)
                 report.skipped.append(f"{key}: {reason}")
                 continue
-            seen_hashes[article.content_hash] = key
+            seen_hashes[article.content_hash] = key + (f":{item.key[1:]}" if item.key else "")
             entry.articles.append(article.id)
             new_articles.append(article)
         files[key] = entry
@@ -281,9 +317,12 @@ def _scan(
 
     removed_ids = [a for k, e in old_files.items() if k not in files for a in e.articles]
     report.removed += [k for k in old_files if k not in files]
-    removed_ids += [a for k, e in old_files.items() if k in files and files[k] is not e
-                    for a in e.articles]
+    # a re-read file's old articles go (its new ones replace them); a merely touched one keeps
+    removed_ids += [a for _, old_entry, _, _ in to_read if old_entry for a in old_entry.articles]
     return _Scan(files, new_articles, removed_ids)
+
+
+_DUPLICATE_OF = re.compile(r"^(?:line \d+: )?duplicate of (.+) \(same text\), indexed once$")
 
 
 def _files_under(root: Path) -> list[Path]:

@@ -61,6 +61,9 @@ def decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
+    western = _as_western(data)
+    if western is not None:
+        return western, "cp1252"
     best = charset_normalizer.from_bytes(data).best()
     if best is None:
         raise ValueError("not decodable as text in any known encoding")
@@ -69,6 +72,23 @@ def decode(data: bytes) -> tuple[str, str]:
     if controls > 0.05 * max(1, len(text[:4096])):
         raise ValueError("binary file (mostly control characters), not text")
     return text, best.encoding
+
+
+def _as_western(data: bytes) -> str | None:
+    """Decode as cp1252 (a superset of the printable Latin-1) when that reads as Western text.
+
+    German files that are not UTF-8 are almost always Latin-1/cp1252, and charset detection
+    guesses wrong on short texts ("Schöne Grüße" as Urdu cp1006, or cp1250 that turns "à"
+    into "ŕ"). Text in another script decoded this way is mostly accented letters, which real
+    Western text never is, so it falls through to detection.
+    """
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    letters = [ch for ch in text if ch.isalpha()]
+    accented = sum(1 for ch in letters if ord(ch) > 127)
+    return text if letters and accented <= 0.5 * len(letters) else None
 
 
 def read_path(path: Path, max_article_bytes: int) -> Iterator[RawArticle | Skipped]:
@@ -144,14 +164,22 @@ def _read_jsonl(
 
 def _read_html(path: Path, html: str, encoding: str) -> RawArticle | Skipped:
     """Extract the main article with trafilatura (boilerplate, menus and ads removed)."""
-    import trafilatura  # imported lazily: it is slow to import and only HTML needs it
+    try:
+        import trafilatura  # imported lazily: it is slow to import and only HTML needs it
 
-    doc = trafilatura.bare_extraction(
-        html, with_metadata=True, include_comments=False, include_tables=False, favor_precision=True
-    )
+        doc = trafilatura.bare_extraction(
+            html, with_metadata=True, include_comments=False, include_tables=False,
+            favor_precision=True,
+        )
+    except Exception as exc:  # a parser failure on one page must not stop the run
+        message = " ".join(str(exc).split())
+        return Skipped(path, f"HTML extraction failed ({type(exc).__name__}: {message})")
     body = getattr(doc, "text", None) if doc is not None else None
     if not body or not body.strip():
         return Skipped(path, "no article text found in the HTML")
+    # trafilatura puts one block (heading, paragraph) per line; cleaning reads blank-line
+    # separated paragraphs, so keep the blocks apart instead of joining them into one.
+    body = re.sub(r"\n+", "\n\n", body.strip())
     return RawArticle(
         path, "", body, "html",
         title=getattr(doc, "title", None), date=getattr(doc, "date", None),
@@ -163,6 +191,8 @@ _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_)(?=\S)(.+?)(?<=\S)\1")
+_MD_BLOCK_PREFIX = re.compile(r"^\s{0,3}(?:>\s?)+|^\s{0,3}[-*+]\s+")
+_MD_RULE_OR_FENCE = re.compile(r"^\s{0,3}(?:(?:[-*_]\s*){3,}|```.*|~~~.*)$")
 
 
 def _strip_markdown(text: str) -> tuple[str | None, str]:
@@ -176,6 +206,14 @@ def _strip_markdown(text: str) -> tuple[str | None, str]:
                 title = heading.group(1)
                 continue
             line = heading.group(1)
+        if _MD_RULE_OR_FENCE.match(line):
+            lines.append("")
+            continue
+        bullet = _MD_BLOCK_PREFIX.match(line)
+        if bullet:
+            line = line[bullet.end():]
+            if bullet.group(0).strip()[:1] in "-*+":
+                lines.append("")  # each list item stands on its own, not glued to the next
         line = _MD_IMAGE.sub("", line)
         line = _MD_LINK.sub(r"\1", line)
         line = _MD_EMPHASIS.sub(r"\2", line)

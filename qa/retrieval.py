@@ -94,7 +94,7 @@ class Retriever:
         vector = self.embedder.encode_query(query).reshape(1, -1)
         params = None
         if allowed is not None:
-            params = faiss.SearchParameters(
+            params = faiss.SearchParameters(  # type: ignore[call-arg]  # (the stubs lack kwargs)
                 sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype="int64"))
             )
         scores, ids = store.dense.search(vector, min(n, store.dense.ntotal), params=params)

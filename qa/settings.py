@@ -52,7 +52,9 @@ class Settings(BaseSettings):
         description="Max chunk size in the embedding model's word pieces (title included).",
     )
     chunk_overlap_sentences: int = Field(1, ge=0, description="Sentences repeated between chunks.")
-    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+    max_file_mb: float = Field(
+        5.0, gt=0, description="An article (a file, or a .jsonl line) larger than this is skipped."
+    )
 
     # --- retrieval -----------------------------------------------------------------------
     top_k: int = Field(5, ge=1, description="Passages returned per question.")

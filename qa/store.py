@@ -148,13 +148,15 @@ class IndexStore:
         """Chunk ids of articles matching the filters (for filtered search)."""
         sql, args = "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE 1=1", []
         if source:
-            sql += " AND lower(a.source) LIKE ?"
-            args.append(f"%{source.lower()}%")
+            # one of the "/"-separated names ("AFP/dpa"), whole: "AP" must not match "APA"
+            sql += " AND '/' || lower(a.source) || '/' LIKE ?"
+            args.append(f"%/{source.strip().lower()}/%")
+        # Dates are ISO prefixes and a range matches what it overlaps: "2021-12" sorts before
+        # "2021-12-08", so padding with U+FFFF makes a month include its days, on either side.
         if date_from:
-            sql += " AND a.date IS NOT NULL AND a.date >= ?"
-            args.append(date_from)
+            sql += " AND a.date IS NOT NULL AND a.date || ? >= ?"
+            args += ["\uffff", date_from]
         if date_to:
-            # "2021-12" sorts before "2021-12-08"; pad the upper bound so a month includes its days
             sql += " AND a.date IS NOT NULL AND a.date <= ?"
             args.append(date_to + "\uffff")
         return {r[0] for r in self.db.execute(sql, args)}
@@ -198,7 +200,9 @@ def open_index(index_dir: Path) -> IndexStore:
     try:
         manifest = Manifest.from_json((folder / "manifest.json").read_text())
         if manifest.version != FORMAT_VERSION:
-            raise IndexMissingError(hint.format(f"format {manifest.version}, need {FORMAT_VERSION}"))
+            raise IndexMissingError(
+                hint.format(f"format {manifest.version}, need {FORMAT_VERSION}")
+            )
         dense = faiss.read_index(str(folder / "dense.faiss"))
         bm25 = BM25Index.load(folder / "bm25")
         db = sqlite3.connect(f"file:{folder / 'meta.sqlite'}?mode=ro", uri=True)
@@ -255,7 +259,7 @@ class GenerationWriter:
             ids = [r[0] for r in self.db.execute(
                 f"SELECT id FROM chunks WHERE article_id IN ({marks})", batch)]
             if ids:
-                self.dense.remove_ids(np.asarray(ids, dtype="int64"))
+                self.dense.remove_ids(np.asarray(ids, dtype="int64"))  # type: ignore[arg-type]
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
 
@@ -307,10 +311,12 @@ class GenerationWriter:
         """Keep the new and the previous generation (a running chat may still read it)."""
         keep = {self.final.name, self.base.name if self.base else ""}
         for entry in self.index_dir.iterdir():
-            if entry.name.startswith("gen-") and entry.name not in keep:
+            if (entry.name.startswith("gen-") and entry.name not in keep) or (
+                entry.name.startswith(".tmp-") and entry != self.tmp
+            ):
                 shutil.rmtree(entry, ignore_errors=True)
-            elif entry.name.startswith(".tmp-") and entry != self.tmp:
-                shutil.rmtree(entry, ignore_errors=True)
+            elif entry.name.startswith(".CURRENT-"):  # pointer left by a build killed mid-swap
+                entry.unlink(missing_ok=True)
 
 
 def _next_generation_number(index_dir: Path) -> int:

@@ -36,7 +36,7 @@ def settings_under(tmp: Path, **overrides: object) -> Settings:
         "articles_dir": tmp / "articles",
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]  # pydantic-settings
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def make_settings() -> Callable[..., Settings]:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real default embedding model, loaded once and shared by every test."""
-    shared = Embedder(Settings(_env_file=None))  # type: ignore[call-arg]
+    shared = Embedder(Settings(_env_file=None))
     assert shared.dimension > 0  # loads the model now, not inside the first test's timing
     return shared
 

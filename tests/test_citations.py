@@ -6,7 +6,7 @@ import pytest
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.embedding import Embedder
-from qa.schema import Hit
+from qa.schema import AnswerSentence, Hit
 from qa.settings import Settings
 from qa.support import SupportScorer
 
@@ -42,7 +42,7 @@ def verifier() -> CitationVerifier:
     return CitationVerifier(SupportScorer(Embedder(settings)), settings.support_threshold)
 
 
-def verify(verifier: CitationVerifier, answer: str):  # type: ignore[no-untyped-def]
+def verify(verifier: CitationVerifier, answer: str) -> list[AnswerSentence]:
     return verifier.verify(split_answer(answer, len(HITS)), HITS)
 
 

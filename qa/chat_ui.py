@@ -9,8 +9,6 @@ told otherwise.
 from __future__ import annotations
 
 import argparse
-import html
-import itertools
 import json
 import logging
 import os
@@ -19,17 +17,26 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import gradio as gr
 
 from qa.answer import Answerer
+from qa.chat_render import (
+    ARTICLE_PLACEHOLDER,
+    answer_to_dict,
+    esc,
+    render_answer,
+    render_article,
+    render_error,
+    render_sources,
+    render_streaming,
+)
 from qa.cleaning import to_iso_date
 from qa.embedding import EmbeddingError
 from qa.indexing import build_index
 from qa.llm.base import BackendError
 from qa.retrieval import Filters
-from qa.schema import Answer, Hit
 from qa.settings import Settings
 from qa.store import IndexMissingError, IndexStore, open_index
 
@@ -43,7 +50,6 @@ _BACKEND_ALIASES = {
     "llama.cpp": "llamacpp", "extractive": "extractive", "quote only": "extractive",
     "quote-only": "extractive", "quote": "extractive",
 }
-_BACKEND_LABELS = {"ollama": "Ollama", "llamacpp": "embedded"}
 EXAMPLES = [
     "Was fordert Lawrow?",
     "Wie lange dauerte der Videogipfel zwischen Biden und Putin?",
@@ -52,7 +58,6 @@ EXAMPLES = [
 UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".jsonl")
 _USER_ERRORS = (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError)
 _ALL_SOURCES = "all sources"
-_CITE = "#qa-cite:"
 
 CSS = """
 .qa-answer { line-height: 1.6; }
@@ -121,135 +126,6 @@ _JS_SCROLL = """
 }
 """
 
-# --- formatting ----------------------------------------------------------------------------
-
-_esc = html.escape
-_ANCHOR = ' id="cited"'
-
-
-def backend_label(answer: Answer) -> str:
-    """"embedded · qwen2.5-coder-1.5b", "Ollama · qwen2.5:7b" or "quote-only"."""
-    if answer.backend == "extractive":
-        return "quote-only"
-    return f"{_BACKEND_LABELS.get(answer.backend, answer.backend)} · {answer.model}"
-
-
-def cite_key(number: int, hit: Hit, start: int | None = None, end: int | None = None) -> str:
-    """What a chip carries: passage number, article, cited span and the chunk's span."""
-    s, e = (start, end) if start is not None and end is not None else (hit.start, hit.start)
-    return quote(f"{number}|{hit.article_id}|{s}|{e}|{hit.start}|{hit.end}", safe="|")
-
-
-def _chip(number: int, key: str, title: str) -> str:
-    return f'<a class="qa-chip" href="{_CITE}{key}" title="{_esc(title)}">{number}</a>'
-
-
-def render_answer(answer: Answer, note: str | None = None) -> str:
-    """The checked answer as HTML: sentences with citation chips, marks, backend, notices."""
-    parts = []
-    if answer.refused or not answer.sentences:
-        parts.append(f"<span>{_esc(answer.text)}</span>")
-    for sentence in answer.sentences:
-        chips = "".join(
-            _chip(c.number, cite_key(c.number, answer.sources[c.number - 1], c.start, c.end),
-                  f"{answer.sources[c.number - 1].title}: {c.quote}")
-            for c in sentence.citations if 0 < c.number <= len(answer.sources)
-        )
-        if sentence.verified:
-            parts.append(f"<span>{_esc(sentence.text)}</span>{chips}")
-        else:
-            parts.append(f'<span class="qa-unverified" title="not supported by the passages">'
-                         f"{_esc(sentence.text)}</span>{chips}")
-    total = answer.timings.get("total_s")
-    meta = backend_label(answer) + (f" · {total:.1f} s" if total is not None else "")
-    out = f'<div class="qa-answer">{" ".join(parts)}</div><div class="qa-meta">{_esc(meta)}</div>'
-    for text in (note, answer.notice):
-        if text:
-            out += f'<div class="qa-notice">ℹ {_esc(text)}</div>'
-    return out
-
-
-def render_streaming(text: str, status: str = "") -> str:
-    """An answer in progress: escaped tokens and a cursor."""
-    body = _esc(text) + "▍" if text else f'<span class="qa-status">{_esc(status)}</span>'
-    return f'<div class="qa-answer">{body}</div>'
-
-
-def render_error(message: str) -> str:
-    return f'<div class="qa-error">⚠ {_esc(message)}</div>'
-
-
-def _meta_line(hit: Hit) -> str:
-    return " · ".join(x for x in (hit.date, hit.source, Path(hit.path).name) if x)
-
-
-def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
-    """Source cards: cited passages first (with their supporting sentence), then the rest."""
-    if not hits:
-        if answer is not None:
-            return '<div class="qa-empty">No passage answers this question.</div>'
-        return '<div class="qa-empty">Passages used for the answer appear here.</div>'
-    quotes: dict[int, tuple[str, int, int]] = {}
-    for sentence in answer.sentences if answer else []:
-        for c in sentence.citations:
-            quotes.setdefault(c.number, (c.quote, c.start, c.end))
-    numbered = list(enumerate(hits, start=1))
-    numbered.sort(key=lambda item: (item[0] not in quotes, item[0]))
-    cards = []
-    for number, hit in numbered:
-        cited = number in quotes
-        if cited:
-            text, start, end = quotes[number]
-            key = cite_key(number, hit, start, end)
-            body = f'<div class="qa-card-quote">{_esc(text)}</div>'
-        else:
-            key = cite_key(number, hit)
-            snippet = hit.text[:220].replace("\n", " ") + ("…" if len(hit.text) > 220 else "")
-            label = "not cited · " if answer is not None else ""
-            body = f'<div class="qa-card-snippet">{label}{_esc(snippet)}</div>'
-        cards.append(
-            f'<div class="qa-card{" qa-cited" if cited else ""}">'
-            f'<div class="qa-card-head">{_chip(number, key, hit.title)}'
-            f'<span class="qa-card-title">{_esc(hit.title)}</span></div>'
-            f'<div class="qa-card-meta">{_esc(_meta_line(hit))}</div>{body}'
-            f'<a class="qa-open" href="{_CITE}{key}">Open article →</a></div>'
-        )
-    return "".join(cards)
-
-
-def render_article(
-    title: str, meta: str, text: str, mark: tuple[int, int], chunk: tuple[int, int], number: int
-) -> str:
-    """Full article text, the retrieved chunk shaded and the cited sentence in <mark>."""
-    n = len(text)
-    ms, me = (max(0, min(v, n)) for v in mark)
-    cs, ce = (max(0, min(v, n)) for v in chunk)
-    cuts = sorted({0, n, ms, me, cs, ce})
-    pieces, anchored = [], False
-    for a, b in itertools.pairwise(cuts):
-        seg = _esc(text[a:b])
-        if ms <= a and b <= me and ms < me:
-            seg = f"<mark{'' if anchored else _ANCHOR}>{seg}</mark>"
-            anchored = True
-        if cs <= a and b <= ce and cs < ce:
-            anchor = "" if anchored or ms < me else _ANCHOR
-            anchored = anchored or bool(anchor)
-            seg = f'<span class="qa-chunk"{anchor}>{seg}</span>'
-        pieces.append(seg)
-    where = f"Passage [{number}] shaded" + (", cited sentence highlighted" if ms < me else "")
-    return (
-        f'<div class="qa-article"><h3>{_esc(title)}</h3>'
-        f'<div class="qa-article-meta">{_esc(meta)} — {where}</div>'
-        f'<div class="qa-article-body">{"".join(pieces)}</div></div>'
-    )
-
-
-_ARTICLE_PLACEHOLDER = (
-    '<div class="qa-empty">Click a citation chip or “Open article” to read the article '
-    "with the cited sentence highlighted.</div>"
-)
-
-
 # --- the app -------------------------------------------------------------------------------
 
 
@@ -276,42 +152,12 @@ def parse_filters(source: str | None, date_from: str | None, date_to: str | None
     return Filters(src, dates[0], dates[1])
 
 
-def answer_to_dict(answer: Answer) -> dict[str, Any]:
-    """The `/ask` API result: JSON-serialisable, stable keys."""
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "refused": answer.refused,
-        "backend": answer.backend,
-        "model": answer.model,
-        "notice": answer.notice,
-        "sentences": [
-            {
-                "text": s.text,
-                "verified": s.verified,
-                "citations": [
-                    {"number": c.number, "article_id": c.article_id, "start": c.start,
-                     "end": c.end, "quote": c.quote}
-                    for c in s.citations
-                ],
-            }
-            for s in answer.sentences
-        ],
-        "sources": [
-            {"number": i, "title": h.title, "date": h.date, "source": h.source,
-             "article_id": h.article_id, "start": h.start, "end": h.end, "text": h.text}
-            for i, h in enumerate(answer.sources, start=1)
-        ],
-        "timings": dict(answer.timings),
-    }
-
-
 def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Chatbot messages for the finished turns."""
     out = []
     for turn in turns:
         if turn["question"]:
-            out.append({"role": "user", "content": _esc(turn["question"])})
+            out.append({"role": "user", "content": esc(turn["question"])})
         out.append({"role": "assistant", "content": turn["html"]})
     return out
 
@@ -387,7 +233,7 @@ class ChatApp:
         """Show the question at once and clear the box; `respond` does the work."""
         pending = _messages(turns)
         if question.strip():
-            pending.append({"role": "user", "content": _esc(question.strip())})
+            pending.append({"role": "user", "content": esc(question.strip())})
         return "", question, pending
 
     def respond(
@@ -405,7 +251,7 @@ class ChatApp:
         question = (question or "").strip()
         turns = list(turns or [])
         done = _messages(turns)
-        user = [{"role": "user", "content": _esc(question)}] if question else []
+        user = [{"role": "user", "content": esc(question)}] if question else []
         tokens: list[str] = []
         status, hits, note = "Searching the articles…", [], None
         tab = gr.Tabs(selected="sources")
@@ -443,7 +289,7 @@ class ChatApp:
                     return
             raise RuntimeError("the answer stream ended without an answer")
         except Exception as exc:
-            partial = _esc("".join(tokens))
+            partial = esc("".join(tokens))
             body = (f"<div>{partial}</div>" if partial else "") + render_error(_user_message(exc))
             turns = [*turns, {"question": question, "answer": None, "html": body}]
             yield _messages(turns), render_sources(hits), turns, gr.skip()
@@ -577,7 +423,7 @@ class ChatApp:
                                 sources_html = gr.HTML(render_sources([]), js_on_load=None,
                                                        elem_id="qa-sources")
                             with gr.Tab("Article", id="article"):
-                                article_html = gr.HTML(_ARTICLE_PLACEHOLDER, js_on_load=None,
+                                article_html = gr.HTML(ARTICLE_PLACEHOLDER, js_on_load=None,
                                                        elem_id="qa-article")
                     cite_key_box = gr.Textbox(visible="hidden", elem_id="qa-cite-key")
                     open_btn = gr.Button("open", visible="hidden", elem_id="qa-open-btn")
@@ -613,7 +459,7 @@ class ChatApp:
                 _example, [turns], [box, pending, chatbot], queue=False, api_visibility="private"
             ).then(self.respond, inputs, outputs, **model_limits)
             for event in (clear.click, chatbot.clear):
-                event(lambda: ([], [], render_sources([]), _ARTICLE_PLACEHOLDER), None,
+                event(lambda: ([], [], render_sources([]), ARTICLE_PLACEHOLDER), None,
                       [chatbot, turns, sources_html, article_html], queue=False,
                       api_visibility="private")
             open_btn.click(self.open_article, [cite_key_box], [article_html, right],
@@ -639,7 +485,7 @@ def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]
     """An example question picked on the empty chat: ask it."""
     value = evt.value
     text = value.get("text", "") if isinstance(value, dict) else str(value)
-    return "", text, [*_messages(turns), {"role": "user", "content": _esc(text)}]
+    return "", text, [*_messages(turns), {"role": "user", "content": esc(text)}]
 
 
 def build_app(settings: Settings) -> gr.Blocks:

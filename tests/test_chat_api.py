@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-from qa.chat_ui import render_answer, render_article
+from qa.chat_render import render_answer, render_article
 from qa.schema import Answer, AnswerSentence, Citation, Hit
 from qa.store import IndexStore, open_index
 

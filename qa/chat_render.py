@@ -1,0 +1,176 @@
+"""HTML for the chat: answers with citation chips, source cards, the article view.
+
+Pure functions from `Answer`/`Hit`/`Article` to escaped HTML (and the API's JSON shape), so
+the look can be tested without a server. Citation links carry `#qa-cite:<key>`; the page
+script in qa/chat_ui.py turns a click on one into opening that article.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from qa.schema import Answer, Hit
+
+_BACKEND_LABELS = {"ollama": "Ollama", "llamacpp": "embedded"}
+_CITE = "#qa-cite:"
+
+
+esc = html.escape
+_ANCHOR = ' id="cited"'
+
+
+def backend_label(answer: Answer) -> str:
+    """"embedded · qwen2.5-coder-1.5b", "Ollama · qwen2.5:7b" or "quote-only"."""
+    if answer.backend == "extractive":
+        return "quote-only"
+    return f"{_BACKEND_LABELS.get(answer.backend, answer.backend)} · {answer.model}"
+
+
+def cite_key(number: int, hit: Hit, start: int | None = None, end: int | None = None) -> str:
+    """What a chip carries: passage number, article, cited span and the chunk's span."""
+    s, e = (start, end) if start is not None and end is not None else (hit.start, hit.start)
+    return quote(f"{number}|{hit.article_id}|{s}|{e}|{hit.start}|{hit.end}", safe="|")
+
+
+def _chip(number: int, key: str, title: str) -> str:
+    return f'<a class="qa-chip" href="{_CITE}{key}" title="{esc(title)}">{number}</a>'
+
+
+def render_answer(answer: Answer, note: str | None = None) -> str:
+    """The checked answer as HTML: sentences with citation chips, marks, backend, notices."""
+    parts = []
+    if answer.refused or not answer.sentences:
+        parts.append(f"<span>{esc(answer.text)}</span>")
+    for sentence in answer.sentences:
+        chips = "".join(
+            _chip(c.number, cite_key(c.number, answer.sources[c.number - 1], c.start, c.end),
+                  f"{answer.sources[c.number - 1].title}: {c.quote}")
+            for c in sentence.citations if 0 < c.number <= len(answer.sources)
+        )
+        if sentence.verified:
+            parts.append(f"<span>{esc(sentence.text)}</span>{chips}")
+        else:
+            parts.append(f'<span class="qa-unverified" title="not supported by the passages">'
+                         f"{esc(sentence.text)}</span>{chips}")
+    total = answer.timings.get("total_s")
+    meta = backend_label(answer) + (f" · {total:.1f} s" if total is not None else "")
+    out = f'<div class="qa-answer">{" ".join(parts)}</div><div class="qa-meta">{esc(meta)}</div>'
+    for text in (note, answer.notice):
+        if text:
+            out += f'<div class="qa-notice">ℹ {esc(text)}</div>'
+    return out
+
+
+def render_streaming(text: str, status: str = "") -> str:
+    """An answer in progress: escaped tokens and a cursor."""
+    body = esc(text) + "▍" if text else f'<span class="qa-status">{esc(status)}</span>'
+    return f'<div class="qa-answer">{body}</div>'
+
+
+def render_error(message: str) -> str:
+    return f'<div class="qa-error">⚠ {esc(message)}</div>'
+
+
+def _meta_line(hit: Hit) -> str:
+    return " · ".join(x for x in (hit.date, hit.source, Path(hit.path).name) if x)
+
+
+def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
+    """Source cards: cited passages first (with their supporting sentence), then the rest."""
+    if not hits:
+        if answer is not None:
+            return '<div class="qa-empty">No passage answers this question.</div>'
+        return '<div class="qa-empty">Passages used for the answer appear here.</div>'
+    quotes: dict[int, tuple[str, int, int]] = {}
+    for sentence in answer.sentences if answer else []:
+        for c in sentence.citations:
+            quotes.setdefault(c.number, (c.quote, c.start, c.end))
+    numbered = list(enumerate(hits, start=1))
+    numbered.sort(key=lambda item: (item[0] not in quotes, item[0]))
+    cards = []
+    for number, hit in numbered:
+        cited = number in quotes
+        if cited:
+            text, start, end = quotes[number]
+            key = cite_key(number, hit, start, end)
+            body = f'<div class="qa-card-quote">{esc(text)}</div>'
+        else:
+            key = cite_key(number, hit)
+            snippet = hit.text[:220].replace("\n", " ") + ("…" if len(hit.text) > 220 else "")
+            label = "not cited · " if answer is not None else ""
+            body = f'<div class="qa-card-snippet">{label}{esc(snippet)}</div>'
+        cards.append(
+            f'<div class="qa-card{" qa-cited" if cited else ""}">'
+            f'<div class="qa-card-head">{_chip(number, key, hit.title)}'
+            f'<span class="qa-card-title">{esc(hit.title)}</span></div>'
+            f'<div class="qa-card-meta">{esc(_meta_line(hit))}</div>{body}'
+            f'<a class="qa-open" href="{_CITE}{key}">Open article →</a></div>'
+        )
+    return "".join(cards)
+
+
+def render_article(
+    title: str, meta: str, text: str, mark: tuple[int, int], chunk: tuple[int, int], number: int
+) -> str:
+    """Full article text, the retrieved chunk shaded and the cited sentence in <mark>."""
+    n = len(text)
+    ms, me = (max(0, min(v, n)) for v in mark)
+    cs, ce = (max(0, min(v, n)) for v in chunk)
+    cuts = sorted({0, n, ms, me, cs, ce})
+    pieces, anchored = [], False
+    for a, b in itertools.pairwise(cuts):
+        seg = esc(text[a:b])
+        if ms <= a and b <= me and ms < me:
+            seg = f"<mark{'' if anchored else _ANCHOR}>{seg}</mark>"
+            anchored = True
+        if cs <= a and b <= ce and cs < ce:
+            anchor = "" if anchored or ms < me else _ANCHOR
+            anchored = anchored or bool(anchor)
+            seg = f'<span class="qa-chunk"{anchor}>{seg}</span>'
+        pieces.append(seg)
+    where = f"Passage [{number}] shaded" + (", cited sentence highlighted" if ms < me else "")
+    return (
+        f'<div class="qa-article"><h3>{esc(title)}</h3>'
+        f'<div class="qa-article-meta">{esc(meta)} — {where}</div>'
+        f'<div class="qa-article-body">{"".join(pieces)}</div></div>'
+    )
+
+
+ARTICLE_PLACEHOLDER = (
+    '<div class="qa-empty">Click a citation chip or “Open article” to read the article '
+    "with the cited sentence highlighted.</div>"
+)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """The `/ask` API result: JSON-serialisable, stable keys."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "refused": answer.refused,
+        "backend": answer.backend,
+        "model": answer.model,
+        "notice": answer.notice,
+        "sentences": [
+            {
+                "text": s.text,
+                "verified": s.verified,
+                "citations": [
+                    {"number": c.number, "article_id": c.article_id, "start": c.start,
+                     "end": c.end, "quote": c.quote}
+                    for c in s.citations
+                ],
+            }
+            for s in answer.sentences
+        ],
+        "sources": [
+            {"number": i, "title": h.title, "date": h.date, "source": h.source,
+             "article_id": h.article_id, "start": h.start, "end": h.end, "text": h.text}
+            for i, h in enumerate(answer.sources, start=1)
+        ],
+        "timings": dict(answer.timings),
+    }

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from qa.citations import CitationVerifier, render, split_answer
+from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.extractive import extract_answer
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
@@ -168,8 +168,14 @@ class Answerer:
 
     def _verified(self, raw: str, turn: _Turn, hits: list[Hit]) -> Answer:
         parsed = split_answer(raw, len(hits))
-        if not parsed or _is_refusal(raw, REFUSAL[turn.lang]):
+        if _is_refusal(raw, REFUSAL[turn.lang]):
             return turn.answer([], hits)
+        if not parsed:
+            # Small models sometimes only point: "[2]". Quote what that passage says.
+            _, cited = parse_markers(raw, len(hits))
+            quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
+            notice = "The model only cited passages; showing what they say." if quotes else None
+            return turn.answer(quotes if cited else [], hits, notice=notice)
         sentences = self.verifier.verify(parsed, hits)
         if any(s.verified for s in sentences):
             return turn.answer(sentences, hits)

@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_ask)
 
+    from qa.evaluation.command import add_eval_parser
+
+    add_eval_parser(sub)
+
     p = sub.add_parser("serve", help="start the browser chat (flags as for python app.py)",
                        add_help=False)
     p.set_defaults(func=cmd_serve)

@@ -14,12 +14,21 @@ MIN_RELEVANCE = 0.3
 
 
 def extract_answer(
-    question: str, hits: list[Hit], scorer: SupportScorer, max_sentences: int = 2
+    question: str,
+    hits: list[Hit],
+    scorer: SupportScorer,
+    max_sentences: int = 2,
+    only: set[int] | None = None,
 ) -> list[AnswerSentence]:
-    """Up to `max_sentences` quoted sentences, best first; empty when nothing is relevant."""
+    """Up to `max_sentences` quoted sentences, best first; empty when nothing is relevant.
+
+    `only` restricts the quotes to these passage numbers (1-based), e.g. the ones a model
+    pointed at without saying anything else.
+    """
     candidates = [
         (n, hit, span)
         for n, hit in enumerate(hits, start=1)
+        if only is None or n in only
         for span in passage_sentences(hit.text)
         if len(content_stems(span.text)) >= 3
     ]

@@ -135,6 +135,17 @@ def test_backend_dying_mid_stream_gives_a_message_and_quotes(
     assert "Sicherheitsgarantien" in answer.text
 
 
+def test_citation_only_reply_is_answered_with_quotes_from_that_passage(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    hits = answerer.retriever.search("Was fordert Lawrow?", answerer.settings.context_passages)
+    right = next(n for n, h in enumerate(hits, 1) if "Sicherheitsgarantien" in h.text)
+    answer = ask_with(monkeypatch, answerer, ScriptedLLM(f"[{right}]"), "Was fordert Lawrow?")
+    assert not answer.refused and answer.notice and "only cited" in answer.notice
+    assert {c.number for s in answer.sentences for c in s.citations} == {right}
+    assert "Sicherheitsgarantien" in answer.text
+
+
 def test_model_refusal_is_recognised(monkeypatch: pytest.MonkeyPatch, answerer: Answerer) -> None:
     llm = ScriptedLLM(REFUSAL["de"])
     question = "Welche Farbe hatte Lawrows Krawatte in Stockholm?"

@@ -6,8 +6,26 @@ the fallback when no model can run or a model's answer has no supported sentence
 
 from __future__ import annotations
 
+import re
+
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import SupportScorer, content_stems, passage_sentences
+
+# Sentences addressed to a language model, not to readers (prompt injection in an article):
+# never quoted as an answer, whatever they share with the question.
+_INSTRUCTION = re.compile(
+    r"\b(?:ignorier\w*|vergiss)\b.{0,40}\b(?:anweisung|instruktion|regel|vorgab)"
+    r"|\bignore\b.{0,40}\b(?:instruction|previous|above|rules)"
+    r"|\b(?:antworte|schreibe|gib)\b.{0,40}\b(?:nur|stattdessen|ausschließlich)\b"
+    r"|\b(?:answer|reply|respond|write)\b.{0,30}\b(?:only|instead)\b"
+    r"|\b(?:system ?prompt|you are now|du bist jetzt)\b",
+    re.I,
+)
+
+
+def is_instruction(sentence: str) -> bool:
+    """True for text that tells a model what to do (e.g. "Ignoriere alle Anweisungen")."""
+    return bool(_INSTRUCTION.search(sentence))
 
 #: A quote must match at least this share of the question's content (after weighting).
 MIN_RELEVANCE = 0.3
@@ -30,7 +48,7 @@ def extract_answer(
         for n, hit in enumerate(hits, start=1)
         if only is None or n in only
         for span in passage_sentences(hit.text)
-        if len(content_stems(span.text)) >= 3
+        if len(content_stems(span.text)) >= 3 and not is_instruction(span.text)
     ]
     if not candidates or not content_stems(question):
         return []

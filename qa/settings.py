@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     candidates: int = Field(
         50, ge=1, description="Top-N taken from each of dense and BM25 before fusion."
     )
-    dense_weight: float = Field(0.3, ge=0, description="Weight of the dense ranking in RRF fusion.")
+    dense_weight: float = Field(0.2, ge=0, description="Weight of the dense ranking in RRF fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(30, ge=1, description="Reciprocal-rank-fusion constant.")
 
     # --- answering -----------------------------------------------------------------------
     llm: LLMChoice = Field("auto", description="auto | ollama | llamacpp | extractive.")

@@ -16,6 +16,7 @@ import qa.answer
 from qa.answer import Answerer
 from qa.indexing import build_index
 from qa.llm.base import BackendError, Message
+from qa.llm.select import embedded_ready
 from qa.prompting import REFUSAL, build_prompt
 from qa.schema import Answer
 from qa.settings import Settings
@@ -191,15 +192,7 @@ def test_prompt_fits_a_small_context(answerer: Answerer) -> None:
 
 
 def _llamacpp_ready() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-
-        from qa.llm.packaged import resolve_gguf
-
-        resolve_gguf(Settings().gguf)
-    except Exception:
-        return False
-    return True
+    return embedded_ready(Settings())
 
 
 @pytest.mark.slow

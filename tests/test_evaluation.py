@@ -20,6 +20,7 @@ from qa.evaluation.compare import compare_runs
 from qa.evaluation.report import load_run, summarize, write_run
 from qa.evaluation.runner import EvalRun, default_index_dir, run_eval
 from qa.evaluation.testset import TestCase, load_testset
+from qa.llm.select import embedded_ready
 from qa.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -241,15 +242,7 @@ def test_extractive_answers_on_the_sample_set(
 
 
 def _llamacpp_available() -> bool:
-    try:
-        import llama_cpp  # noqa: F401
-
-        from qa.llm.packaged import resolve_gguf
-
-        resolve_gguf(Settings().gguf)
-    except Exception:
-        return False
-    return True
+    return embedded_ready(Settings())
 
 
 @pytest.mark.slow

@@ -146,22 +146,10 @@ def _slug(text: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point with the same arguments as `qa eval`."""
-    from qa.embedding import EmbeddingError
-    from qa.llm.base import BackendError
-    from qa.store import IndexMissingError
+    """`python -m qa.evaluation.command ...` is `qa eval ...` (same errors, same exit codes)."""
+    from qa.cli import main as qa_main
 
-    parser = argparse.ArgumentParser(prog="qa")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["eval", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return qa_main(["eval", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,17 @@ def load_llamacpp(settings: Settings) -> LlamaCppLLM:
         return _cache[key]
 
 
+def embedded_ready(settings: Settings) -> bool:
+    """Whether the embedded backend can run here (llama-cpp-python and the GGUF present)."""
+    try:
+        import llama_cpp  # noqa: F401
+
+        resolve_gguf(settings.gguf)
+    except (ImportError, BackendError):
+        return False
+    return True
+
+
 def clear_cache() -> None:
     """Drop cached backends (a model's memory is freed once nothing else holds it)."""
     with _cache_lock:

@@ -88,5 +88,9 @@ class SupportScorer:
         vectors = self.embedder.encode_passages(list(claims) + list(sentences))
         cos = vectors[: len(claims)] @ vectors[len(claims):].T
         semantic = np.clip((cos - 0.2) / 0.6, 0.0, 1.0)  # MiniLM cosines of related text ~0.3-0.8
+        # The English embedder rates German sentences sharing one rare word as close, so the
+        # semantic part only counts in proportion to lexical evidence (full weight from half
+        # the claim's content words): "Videogipfel" alone does not back "gut zwei Stunden".
+        semantic *= np.minimum(1.0, out / 0.5)
         return LEXICAL_WEIGHT * out + (1 - LEXICAL_WEIGHT) * semantic
 

@@ -98,7 +98,9 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces `text` costs in this model, without the special tokens."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a long sentence is not feeding it to the model
+        encoded = self.model.tokenizer(text, add_special_tokens=False, verbose=False)
+        return len(encoded["input_ids"])
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], progress)

@@ -41,6 +41,9 @@ class Retriever:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.embedder = embedder or Embedder(settings)
+        # FAISS's OpenMP pool defaults to every core; on a busy 2-core machine its threads
+        # wait on each other (24 ms per search vs 0.5 ms with one), like torch's do.
+        faiss.omp_set_num_threads(settings.torch_threads)
         self._store: IndexStore | None = None
         self._lock = threading.Lock()
 

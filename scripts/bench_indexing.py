@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -149,7 +150,7 @@ def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, b
 
     texts: list[str] = []
 
-    def pipeline() -> tuple[Clock, object]:
+    def pipeline() -> tuple[Clock, Any]:
         with Clock() as clk:
             report = build_index(settings, folders, embedder=embedder, progress=progress)
         return clk, report

@@ -359,16 +359,16 @@ def main(argv: list[str] | None = None) -> int:
         for q in questions:
             headers += [f"{q} R@1", f"{q} R@5", f"{q} R@10", f"{q} MRR"]
         headers += ["mean R@5", ">=parts"]
-        rows = []
+        grid_rows: list[list[object]] = []
         for g in sorted(grid, key=lambda g: (g["candidates"], g["rrf_k"], g["dense_weight"])):
             row: list[object] = [g["candidates"], g["rrf_k"], g["dense_weight"]]
             for q in questions:
                 row += [g[q]["r@1"], g[q]["r@5"], g[q]["r@10"], g[q]["mrr@10"]]
             row += [g["mean_r5"], "yes" if g["beats_parts"] else "no"]
-            rows.append(row)
+            grid_rows.append(row)
         print(f"\n## Fusion sweep (hybrid, bm25_weight={s.bm25_weight}; {len(grid)} settings "
               f"in {t_sweep:.1f} s)\n")
-        print(table(headers, rows))
+        print(table(headers, grid_rows))
         print("\nParts per candidates value (R@5): " + "; ".join(
             f"c={c}: " + ", ".join(f"{m} {q} {parts[c][m][q]['r@5']:.3f}"
                                    for m in parts[c] for q in questions) for c in cand_grid))

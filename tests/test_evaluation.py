@@ -17,7 +17,7 @@ import pytest
 from qa.embedding import Embedder
 from qa.evaluation.command import add_eval_parser, main
 from qa.evaluation.compare import compare_runs
-from qa.evaluation.report import load_run, summarize, write_run
+from qa.evaluation.report import load_run, render_markdown, summarize, write_run
 from qa.evaluation.runner import EvalRun, default_index_dir, run_eval
 from qa.evaluation.testset import TestCase, load_testset
 from qa.llm.select import embedded_ready
@@ -26,11 +26,11 @@ from qa.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 TESTSET = ROOT / "data" / "testset.jsonl"
 
-# Measured on the sample corpus (5 articles, 83 chunks of 200 tokens, hybrid 0.3/1.0):
-# recall@1 0.719, recall@5 0.938, recall@10 0.969, MRR@10 0.804 (n=64 answerable).
+# Measured on the sample corpus (5 articles, 83 chunks of 200 tokens, hybrid 0.2/1.0):
+# recall@1 0.781, recall@5 0.938, recall@10 0.969, MRR@10 0.845 (n=64 answerable).
 MIN_RECALL_AT_5 = 0.88
 MIN_RECALL_AT_10 = 0.90
-MIN_MRR_AT_10 = 0.75
+MIN_MRR_AT_10 = 0.79
 # Extractive answers, measured: contains 0.797 (n=64), refusal recall 0.091 (n=11) with
 # refuse_below=0.5.
 MIN_CONTAINS_EXTRACTIVE = 0.72
@@ -176,6 +176,10 @@ def test_a_killed_run_resumes_from_its_checkpoint(
     assert len(calls) == 1 and calls[0] == cases[2].question  # only the unfinished one
     assert [r.id for r in again.results] == [c.id for c in cases[:3]]
     assert again.results[0] == first.results[0]
+    assert first.config["resumed"] == 0 and again.config["resumed"] == 2
+    page = render_markdown("again", summarize([r.to_dict() for r in again.results]),
+                           again.config, again.index, again.started_at, again.wall_s)
+    assert "2 questions reused from an interrupted attempt" in page
 
 
 def test_eval_command_parses_and_compares(

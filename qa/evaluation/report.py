@@ -288,6 +288,9 @@ def _config_lines(config: dict[str, Any], index: dict[str, Any]) -> list[tuple[s
     ]
     if config.get("interrupted"):
         lines.append(("Partial", "interrupted: only the questions listed were evaluated"))
+    if config.get("resumed"):
+        lines.append(("Resumed", f"{config['resumed']} questions reused from an interrupted "
+                                 "attempt; the run time covers only the rest"))
     if not config.get("retrieval_only"):
         lines.append(("Thresholds", f"refuse_below {settings.get('refuse_below')} · "
                                     f"support_threshold {settings.get('support_threshold')} · "

@@ -384,6 +384,7 @@ def run_eval(
 
     done = _load_checkpoint(checkpoint)
     results: list[QuestionResult] = []
+    resumed = 0
     interrupted = False
     bar = tqdm(cases, desc="Evaluating", unit="q", disable=not progress, file=sys.stderr,
                dynamic_ncols=True)
@@ -392,6 +393,7 @@ def run_eval(
             previous = done.get(case.id)
             if previous is not None and previous.question == case.question:
                 results.append(previous)
+                resumed += 1
                 continue
             result = _evaluate_case(case, retriever, answerer, k, llm_choice, settings)
             results.append(result)
@@ -415,6 +417,7 @@ def run_eval(
         "corpus": str(corpus) if corpus is not None else None,
         "n_cases": len(results),
         "interrupted": interrupted,
+        "resumed": resumed,
         "settings": settings.model_dump(mode="json"),
         "python": platform.python_version(),
         "machine": platform.machine(),

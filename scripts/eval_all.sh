@@ -71,16 +71,16 @@ for set in germanquad xquad-de; do
   fi
 done
 
-if [[ -d "$BENCH/germanquad/corpus" ]]; then
-  step "germanquad: extractive answers on a sample of $GQ_SAMPLE (seed $SEED)"
-  timed "germanquad-extractive-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/germanquad" \
-    --corpus "$BENCH/germanquad/corpus" --llm extractive --limit "$GQ_SAMPLE" --seed "$SEED" \
-    --name "germanquad-extractive-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR" --quiet
-fi
-
-if [[ $have_llamacpp == 1 && -d "$BENCH/germanquad/corpus" ]]; then
-  step "germanquad: embedded model on a sample of $GQ_SAMPLE (seed $SEED)"
-  timed "germanquad-llamacpp-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/germanquad" \
-    --corpus "$BENCH/germanquad/corpus" --llm llamacpp --limit "$GQ_SAMPLE" --seed "$SEED" \
-    --name "germanquad-llamacpp-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR"
-fi
+for set in germanquad xquad-de; do
+  [[ -d "$BENCH/$set/corpus" ]] || continue
+  step "$set: extractive answers on a sample of $GQ_SAMPLE (seed $SEED)"
+  timed "$set-extractive-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/$set" \
+    --corpus "$BENCH/$set/corpus" --llm extractive --limit "$GQ_SAMPLE" --seed "$SEED" \
+    --name "$set-extractive-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR" --quiet
+  if [[ $have_llamacpp == 1 ]]; then
+    step "$set: embedded model on a sample of $GQ_SAMPLE (seed $SEED)"
+    timed "$set-llamacpp-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/$set" \
+      --corpus "$BENCH/$set/corpus" --llm llamacpp --limit "$GQ_SAMPLE" --seed "$SEED" \
+      --name "$set-llamacpp-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR"
+  fi
+done

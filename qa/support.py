@@ -7,6 +7,7 @@ weight because the default embedder is English; the cosine term rescues paraphra
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,53 @@ def lexical_support(claim: str, evidence: str) -> float:
         ):
             found += weight
     return found / total
+
+
+# "100.000", "100 000", "1,000" are one number; "2,5" and "2.5" are the same decimal.
+_NUMBER = re.compile(r"\d+(?:[.,\s\u00a0\u202f'’]\d{3}(?!\d))*(?:[.,]\d+(?!\d))?")
+_DATE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{2,4})\b")
+_NUMBER_WORDS = {
+    "2": ("zwei", "two", "zweit", "second"), "3": ("drei", "three", "dritt", "third"),
+    "4": ("vier", "four"), "5": ("fünf", "five"), "6": ("sechs", "six"),
+    "7": ("sieben", "seven"), "8": ("acht", "eight"), "9": ("neun", "nine"),
+    "10": ("zehn", "ten"), "11": ("elf", "eleven"), "12": ("zwölf", "twelve"),
+    "1": ("ein", "one", "erst", "first"),
+}
+_MONTHS = {
+    name: str(i % 12 + 1) for i, name in enumerate(
+        "januar februar märz april mai juni juli august september oktober november dezember "
+        "january february march april may june july august september october november december"
+        .split())
+} | {"jänner": "1"}
+
+
+def numbers(text: str) -> set[str]:
+    """Numbers written in digits, normalised: "100 000" -> "100000", "2,5" -> "2.5"."""
+    text = _DATE.sub(r"\1 \2 \3", text)  # 8.12.2021 is day, month, year, not 8.12
+    out: set[str] = set()
+    for match in _NUMBER.finditer(text):
+        raw = re.sub(r"[.,\s\u00a0\u202f'’](?=\d{3}(?!\d))", "", match.group())
+        raw = raw.replace(",", ".")
+        whole, _, frac = raw.partition(".")
+        whole = whole.lstrip("0") or "0"
+        out.add(f"{whole}.{frac}" if frac else whole)
+    return out
+
+
+def missing_numbers(claim: str, evidence: str) -> set[str]:
+    """Digits in the claim that the evidence gives neither as digits nor as a word.
+
+    A model that writes "1997" where the passage says "1981" shares every other word with it;
+    lexical and embedding scores both call that support, so numbers are checked on their own.
+    """
+    wanted = numbers(claim)
+    if not wanted:
+        return set()
+    lower = evidence.lower()
+    have = numbers(evidence)
+    have |= {n for name, n in _MONTHS.items() if name in lower}
+    have |= {n for n, words in _NUMBER_WORDS.items() if any(w in lower for w in words)}
+    return wanted - have
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.embedding import Embedder
 from qa.schema import AnswerSentence, Hit
 from qa.settings import Settings
-from qa.support import SupportScorer
+from qa.support import SupportScorer, missing_numbers, numbers
 
 SUMMIT = (
     "Putin und Biden hatten vor dem Hintergrund wachsender Spannungen im Ukraine-Konflikt gut "
@@ -118,3 +118,39 @@ def test_unsupported_sentence_is_marked_unverified(verifier: CitationVerifier) -
     assert not sentences[1].verified and sentences[1].citations == []
     assert render(sentences).startswith("Der Videogipfel dauerte gut zwei Stunden [1].")
     assert "Peking." in render(sentences)  # kept, but without a citation
+
+
+def test_a_changed_number_is_not_supported(verifier: CitationVerifier) -> None:
+    # every word of the sentence is in passage 1, only the number is wrong
+    sentences = verify(
+        verifier,
+        "Putin und Biden hatten gut zwei Stunden gesprochen [1]. "
+        "Putin und Biden hatten gut 5 Stunden gesprochen [1].",
+    )
+    assert sentences[0].verified  # "zwei" in the passage backs the digit-free claim
+    assert not sentences[1].verified and sentences[1].citations == []
+    [digits] = verify(verifier, "Putin und Biden hatten gut 2 Stunden gesprochen [1].")
+    assert digits.verified  # the digit 2 is found as the word "zwei"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100.000 Soldaten, 100 000 Soldaten, 100\u202f000 Soldaten", {"100000"}),
+        ("2,5 Prozent oder 2.5 percent", {"2.5"}),
+        ("am 08.12.2021", {"8", "12", "2021"}),
+        ("am 3. Mai 1981.", {"3", "1981"}),
+        ("1,000 people", {"1000"}),
+        ("keine Zahl", set()),
+    ],
+)
+def test_numbers_are_normalised(text: str, expected: set[str]) -> None:
+    assert numbers(text) == expected
+
+
+def test_missing_numbers_accepts_words_and_month_names() -> None:
+    assert missing_numbers("Sie heirateten 1997.", "Im Juli 1981 heirateten sie.") == {"1997"}
+    assert missing_numbers("am 8.12.2021", "am 8. Dezember 2021") == set()
+    assert missing_numbers("drei Stunden", "3 Stunden") == set()  # no digits in the claim
+    assert missing_numbers("3 Stunden", "drei Stunden") == set()
+    assert missing_numbers("100 000 Soldaten", "rund 100.000 Soldaten") == set()

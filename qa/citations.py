@@ -1,10 +1,10 @@
 """Check the model's citations instead of trusting them.
 
 Small local models cite the wrong passage, shift numbers or cite nothing. After generation
-every answer sentence is scored against every passage it could have used (a passage missing
-one of the sentence's numbers scores nothing): a citation stays when its passage supports the
-sentence, moves to the passage that does (marked repaired), and a sentence nothing supports is
-marked unverified. Each kept citation resolves to the
+every answer sentence is scored against every passage sentence it could have used (one whose
+neighbourhood lacks a number the answer sentence states scores nothing): a citation stays
+when its passage supports the sentence, moves to the passage that does (marked repaired),
+and a sentence nothing supports is marked unverified. Each kept citation resolves to the
 exact supporting sentence's character span in the article, for highlighting.
 """
 
@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from qa.chunking import split_sentences
 from qa.schema import AnswerSentence, Citation, Hit
-from qa.support import SupportScorer, content_stems, missing_numbers, passage_sentences
+from qa.support import (
+    SupportScorer,
+    content_stems,
+    missing_numbers,
+    numbers,
+    passage_sentences,
+)
 
 # [1]  [1, 2]  [1][2]  [1-3]  [Quelle 1]  [Passage 2]  【1】  [^1]  (1) is too ambiguous to read.
 _MARKER = re.compile(
@@ -80,15 +86,21 @@ class CitationVerifier:
         spans = [passage_sentences(h.text) for h in hits]
         flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
         support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat])
+        # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
+        # der Heirat" backs a year given one sentence earlier, not one given elsewhere
+        windows = [
+            " ".join([hits[p].title, *(x.text for x in spans[p][max(0, k - 1): k + 2])])
+            for p, sents in enumerate(spans) for k in range(len(sents))
+        ]
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
             # best supporting sentence per passage
             best: dict[int, tuple[float, int]] = {}
-            # a passage that lacks one of the sentence's numbers supports none of it
-            wrong = {p for p, hit in enumerate(hits)
-                     if missing_numbers(sentence.text, f"{hit.title}\n{hit.text}")}
+            has_numbers = bool(numbers(sentence.text))
             for j, (p, _) in enumerate(flat):
-                score = 0.0 if p in wrong else float(support[i, j])
+                score = float(support[i, j])
+                if has_numbers and missing_numbers(sentence.text, windows[j]):
+                    score = 0.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
             if len(content_stems(sentence.text)) < 2:

@@ -154,3 +154,19 @@ def test_missing_numbers_accepts_words_and_month_names() -> None:
     assert missing_numbers("drei Stunden", "3 Stunden") == set()  # no digits in the claim
     assert missing_numbers("3 Stunden", "drei Stunden") == set()
     assert missing_numbers("100 000 Soldaten", "rund 100.000 Soldaten") == set()
+
+
+def test_a_number_must_stand_next_to_the_supporting_sentence(verifier: CitationVerifier) -> None:
+    text = (
+        "Im Juli 1981 feierte das Land. Dies geschah nur sechs Wochen vor der Heirat von Prinz "
+        "Charles mit Lady Diana Spencer. Es gab viele Gäste. Der Palast schwieg. Das Wetter war "
+        "gut. Die Queen reiste 1997 nach Paris."
+    )
+    hits = [_hit(1, text)]
+    right, wrong = (
+        verifier.verify(split_answer(answer, 1), hits)[0]
+        for answer in ("Prinz Charles heiratete Lady Diana Spencer 1981 [1].",
+                       "Prinz Charles heiratete Lady Diana Spencer 1997 [1].")
+    )
+    assert right.verified and "Heirat" in right.citations[0].quote
+    assert not wrong.verified  # 1997 is in the passage, but far from the wedding

@@ -79,12 +79,9 @@ class Clock:
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
-    def cell(v: object) -> str:
-        return f"{v:.2f}" if isinstance(v, float) else str(v)
+    from qa.evaluation.report import md_table
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return md_table(headers, rows, digits=2)
 
 
 def main(argv: list[str] | None = None) -> int:

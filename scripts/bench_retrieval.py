@@ -217,12 +217,9 @@ class Cached:
 
 # --------------------------------------------------------------------------- printing
 def table(headers: list[str], rows: list[list[object]]) -> str:
-    def cell(v: object) -> str:
-        return f"{v:.3f}" if isinstance(v, float) else str(v)
+    from qa.evaluation.report import md_table
 
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return md_table(headers, rows, digits=3)
 
 
 def quality_table(results: dict[str, dict[str, dict[str, float]]]) -> str:

@@ -259,9 +259,11 @@ def metric_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[li
     return tables
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def esc(cell: str) -> str:
-        return cell.replace("|", "\\|").replace("\n", " ")
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]], digits: int = 3) -> str:
+    """A Markdown table; floats are rounded to `digits` (also used by the bench scripts)."""
+    def esc(cell: object) -> str:
+        text = f"{cell:.{digits}f}" if isinstance(cell, float) else str(cell)
+        return text.replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
@@ -310,7 +312,7 @@ def render_markdown(
     if summary["errors"]:
         out.append(f"- **Errors**: {summary['errors']} questions failed (excluded from metrics)")
     for title, header, rows in metric_tables(summary):
-        out += ["", f"## {title}", "", _md_table(header, rows)]
+        out += ["", f"## {title}", "", md_table(header, rows)]
     return "\n".join(out) + "\n"
 
 

@@ -18,9 +18,9 @@ from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
     SupportScorer,
     content_stems,
-    missing_numbers,
     numbers,
     passage_sentences,
+    stated_numbers,
 )
 
 # [1]  [1, 2]  [1][2]  [1-3]  [Quelle 1]  [Passage 2]  【1】  [^1]  (1) is too ambiguous to read.
@@ -88,18 +88,19 @@ class CitationVerifier:
         support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat])
         # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
-        windows = [
-            " ".join([hits[p].title, *(x.text for x in spans[p][max(0, k - 1): k + 2])])
+        window_numbers = [
+            stated_numbers(" ".join([hits[p].title,
+                                     *(x.text for x in spans[p][max(0, k - 1): k + 2])]))
             for p, sents in enumerate(spans) for k in range(len(sents))
         ]
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
             # best supporting sentence per passage
             best: dict[int, tuple[float, int]] = {}
-            has_numbers = bool(numbers(sentence.text))
+            stated = numbers(sentence.text)
             for j, (p, _) in enumerate(flat):
                 score = float(support[i, j])
-                if has_numbers and missing_numbers(sentence.text, windows[j]):
+                if not stated <= window_numbers[j]:
                     score = 0.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)

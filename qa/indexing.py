@@ -52,6 +52,8 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)  # "path: reason" lines
+    skipped_files: set[str] = field(default_factory=set)
+    articles_added: int = 0
     chunks_added: int = 0
     articles_total: int = 0
     chunks_total: int = 0
@@ -59,14 +61,21 @@ class IndexReport:
     published: bool = False
     timings: dict[str, float] = field(default_factory=dict)
 
+    def skip(self, key: str, reason: str) -> None:
+        self.skipped.append(f"{key}: {reason}")
+        self.skipped_files.add(key)
+
     def lines(self) -> list[str]:
         out = []
         if self.rebuild_reason:
             out.append(f"Full rebuild: {self.rebuild_reason}")
+        skipped_files = len(self.skipped_files)
         out.append(
-            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
-            f"{self.unchanged} unchanged, {len(self.skipped)} skipped; "
-            f"{self.chunks_added} chunks embedded"
+            f"Files: {len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped" + (
+                f" (in {skipped_files} files)" if skipped_files != len(self.skipped) else ""
+            ) + f"; {self.articles_added} articles and {self.chunks_added} chunks embedded"
         )
         out += [f"  skipped {line}" for line in self.skipped]
         if not self.published:
@@ -138,8 +147,8 @@ def build_index(
         manifest = Manifest(
             embed_model=settings.embed_model,
             dimension=embedder.dimension,
-            query_prefix=settings.query_prefix,
-            passage_prefix=settings.passage_prefix,
+            query_prefix=settings.query_prefix_used,
+            passage_prefix=settings.passage_prefix_used,
             chunker=chunker_config(settings),
             roots=[str(r) for r in roots],
             files=scan.files,
@@ -189,8 +198,9 @@ def _rebuild_reason(settings: Settings, old: Manifest | None, rebuild: bool) -> 
         return f"the existing index is damaged ({exc})"
     if old.embed_model != settings.embed_model:
         return f"embedding model changed from {old.embed_model} to {settings.embed_model}"
-    if (old.query_prefix, old.passage_prefix) != (settings.query_prefix, settings.passage_prefix):
-        return "embedding prefixes changed"
+    prefixes = (settings.query_prefix_used, settings.passage_prefix_used)
+    if (old.query_prefix, old.passage_prefix) != prefixes:
+        return f"embedding prefixes changed from {(old.query_prefix, old.passage_prefix)} to {prefixes}"
     if old.chunker != chunker_config(settings):
         return f"chunker settings changed from {old.chunker} to {chunker_config(settings)}"
     return None
@@ -255,7 +265,7 @@ def _scan(
             read_whole = stat.st_size <= max_bytes or path.suffix.lower() in JSONL_SUFFIXES
             digest = _sha256(path) if read_whole else f"size:{stat.st_size}"
         except OSError as exc:
-            report.skipped.append(f"{key}: cannot read: {exc.strerror or exc}")
+            report.skip(key, f"cannot read: {exc.strerror or exc}")
             continue
         if old_entry and old_entry.sha256 == digest:
             files[key] = FileEntry(digest, stat.st_size, stat.st_mtime_ns, old_entry.articles,
@@ -272,8 +282,9 @@ def _scan(
             with contextlib.suppress(OSError):
                 to_read.append((path, old_files[key], _sha256(path), path.stat()))
     for key, entry in files.items():
-        report.unchanged += 1
-        report.skipped += [f"{key}: {r}" for r in entry.skipped]
+        report.unchanged += bool(entry.articles)
+        for reason in entry.skipped:
+            report.skip(key, reason)
     order = {path: n for n, path in enumerate(paths)}
     to_read.sort(key=lambda item: order[item[0]])
 
@@ -296,7 +307,7 @@ def _scan(
                 reason = (article.reason if not article.key
                           else f"line {article.key[1:]}: {article.reason}")
                 entry.skipped.append(reason)
-                report.skipped.append(f"{key}: {reason}")  # as re-runs repeat it
+                report.skip(key, reason)  # as re-runs repeat it
                 continue
             if article.id in excluded:
                 entry.skipped.append(f"article {article.id} was removed by the user")
@@ -307,13 +318,15 @@ def _scan(
                 if item.key:
                     reason = f"line {item.key[1:]}: {reason}"
                 entry.skipped.append(reason)
-                report.skipped.append(f"{key}: {reason}")
+                report.skip(key, reason)
                 continue
             seen_hashes[article.content_hash] = key + (f":{item.key[1:]}" if item.key else "")
             entry.articles.append(article.id)
             new_articles.append(article)
         files[key] = entry
-        (report.updated if old_entry else report.added).append(key)
+        if entry.articles:  # a file whose every item was skipped is reported as skipped only
+            (report.updated if old_entry else report.added).append(key)
+        report.articles_added += len(entry.articles)
 
     removed_ids = [a for k, e in old_files.items() if k not in files for a in e.articles]
     report.removed += [k for k in old_files if k not in files]

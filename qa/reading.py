@@ -166,10 +166,14 @@ def _read_html(path: Path, html: str, encoding: str) -> RawArticle | Skipped:
     """Extract the main article with trafilatura (boilerplate, menus and ads removed)."""
     try:
         import trafilatura  # imported lazily: it is slow to import and only HTML needs it
+        from trafilatura.settings import set_date_params
 
         doc = trafilatura.bare_extraction(
             html, with_metadata=True, include_comments=False, include_tables=False,
             favor_precision=True,
+            # metadata only: htmldate's extensive search turns a year in the story or the
+            # copyright line into "YYYY-01-01", a date the article never states
+            date_extraction_params=set_date_params(extensive=False),
         )
     except Exception as exc:  # a parser failure on one page must not stop the run
         message = " ".join(str(exc).split())

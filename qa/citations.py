@@ -82,10 +82,14 @@ class CitationVerifier:
         self.scorer = scorer
         self.threshold = threshold
 
-    def verify(self, sentences: list[ParsedSentence], hits: list[Hit]) -> list[AnswerSentence]:
+    def verify(
+        self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None
+    ) -> list[AnswerSentence]:
+        """`lang`: the answer's language (that of the question), when known."""
         spans = [passage_sentences(h.text) for h in hits]
         flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
-        support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat])
+        support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat],
+                                     claim_lang=lang)
         # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
         window_numbers = [

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from qa.e5_weights import E5Weights, read_e5
 
@@ -240,7 +241,7 @@ def _write_tokenizer(w: E5Weights, out: Path) -> None:
     _dump(out / "special_tokens_map.json", specials)
 
 
-def _map_rules(norm: dict[int, tuple[int, ...]]) -> list[object]:
+def _map_rules(norm: dict[int, tuple[int, ...]]) -> list[Any]:
     """Replace rules for the characters whose e5.c mapping differs from plain NFKC.
 
     e5.c maps each codepoint through the table read from the file (NMT-NFKC: control

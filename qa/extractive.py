@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from qa.language import language
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import SupportScorer, content_stems, passage_sentences
 
@@ -50,9 +51,10 @@ def extract_answer(
         for span in passage_sentences(hit.text)
         if len(content_stems(span.text)) >= 3 and not is_instruction(span.text)
     ]
-    if not candidates or not content_stems(question):
+    if not candidates or not question.strip():
         return []
-    scores = scorer.matrix([question], [span.text for _, _, span in candidates])[0]
+    scores = scorer.matrix([question], [span.text for _, _, span in candidates], questions=True,
+                           claim_lang=language(question))[0]
     # earlier-ranked passages get a small bonus: retrieval already judged them relevant
     ranked = sorted(
         range(len(candidates)),

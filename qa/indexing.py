@@ -52,7 +52,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)  # "path: reason" lines
-    skipped_files: set[str] = field(default_factory=set)
+    skipped_files: list[str] = field(default_factory=list)  # each file once
     articles_added: int = 0
     chunks_added: int = 0
     articles_total: int = 0
@@ -63,7 +63,8 @@ class IndexReport:
 
     def skip(self, key: str, reason: str) -> None:
         self.skipped.append(f"{key}: {reason}")
-        self.skipped_files.add(key)
+        if key not in self.skipped_files:
+            self.skipped_files.append(key)
 
     def lines(self) -> list[str]:
         out = []
@@ -200,7 +201,8 @@ def _rebuild_reason(settings: Settings, old: Manifest | None, rebuild: bool) -> 
         return f"embedding model changed from {old.embed_model} to {settings.embed_model}"
     prefixes = (settings.query_prefix_used, settings.passage_prefix_used)
     if (old.query_prefix, old.passage_prefix) != prefixes:
-        return f"embedding prefixes changed from {(old.query_prefix, old.passage_prefix)} to {prefixes}"
+        old_prefixes = (old.query_prefix, old.passage_prefix)
+        return f"embedding prefixes changed from {old_prefixes} to {prefixes}"
     if old.chunker != chunker_config(settings):
         return f"chunker settings changed from {old.chunker} to {chunker_config(settings)}"
     return None

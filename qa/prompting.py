@@ -7,10 +7,10 @@ tokens with the model's own tokenizer, dropping the lowest-ranked passages first
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from qa.language import language
 from qa.llm.base import Message
 from qa.schema import Hit
 
@@ -47,24 +47,6 @@ _CONDENSE = (
     "(Namen statt Pronomen). Gib nur die umgeschriebene Frage aus.\n\n{history}\n\n"
     "Letzte Frage: {question}\nUmgeschriebene Frage:"
 )
-
-_GERMAN_HINTS = set(
-    "der die das und ist nicht was wer wie wann wo warum welche welcher hat haben mit über "
-    "für von den dem ein eine zu im auf sich sie er es dazu sagte".split()
-)
-_ENGLISH_HINTS = set(
-    "the and is what who how when where why which has have with about for from of to in on "
-    "did does was were a an it said".split()
-)
-
-
-def language(text: str) -> str:
-    """'de' or 'en', by function words and umlauts; German when unsure (the corpus is German)."""
-    words = re.findall(r"[a-zäöüß]+", text.lower())
-    de = sum(w in _GERMAN_HINTS for w in words) + 2 * len(re.findall(r"[äöüß]", text.lower()))
-    en = sum(w in _ENGLISH_HINTS for w in words)
-    return "en" if en > de else "de"
-
 
 def format_passage(number: int, hit: Hit, text: str | None = None) -> str:
     meta = ", ".join(x for x in (hit.source, hit.date) if x)

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(0.2, ge=0, description="Weight of the dense ranking in RRF fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
     rrf_k: int = Field(30, ge=1, description="Reciprocal-rank-fusion constant.")
+    cross_dense_weight: float = Field(
+        1.0, ge=0, description="Dense weight for a question in another language than its passages."
+    )
+    cross_bm25_weight: float = Field(
+        0.0, ge=0, description="BM25 weight for a question in another language than its passages."
+    )
 
     # --- answering -----------------------------------------------------------------------
     llm: LLMChoice = Field("auto", description="auto | ollama | llamacpp | extractive.")
@@ -95,8 +101,12 @@ class Settings(BaseSettings):
     context_passages: int = Field(5, ge=1, description="Passages put into the prompt.")
     refuse_below: float = Field(
         0.5, ge=0, le=1,
-        description="Refuse without calling the model when the passages cover less than this "
-        "share of the question's content words.",
+        description="Fallback gate (an embedding model without a fitted gate): refuse when the "
+        "passages cover less than this share of the question's content words.",
+    )
+    gate_file: Path | None = Field(
+        None,
+        description="Fitted answer gate (scripts/fit_gate.py); unset: qa/data/answer_gate.json.",
     )
     support_threshold: float = Field(
         0.35, ge=0, le=1, description="Minimum support score for a sentence to count as verified."

@@ -1,21 +1,28 @@
 """How well a passage sentence supports a claim: stemmed lexical overlap + embedding similarity.
 
 Shared by the citation verifier (does the cited passage back this answer sentence?) and the
-extractive mode (which passage sentence answers this question?). Lexical overlap carries most
-weight because the default embedder is English; the cosine term rescues paraphrases.
+extractive mode (which passage sentence answers this question?). Within one language, word
+overlap and cosine are mixed and the cosine only counts in proportion to word evidence; across
+languages (an English question, German articles) words cannot match, so the multilingual
+cosine decides alone. How cosines map to support (and the mix) is fitted per embedding model
+by `scripts/fit_support.py` and stored in `qa/data/support.json`.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from qa.bm25 import analyze
 from qa.chunking import split_sentences
 from qa.embedding import Embedder
+from qa.language import language
 
 #: Stems too common to count as evidence (question words, auxiliaries, articles), both languages.
 STOP_STEMS = set(analyze(
@@ -27,7 +34,37 @@ STOP_STEMS = set(analyze(
     "the a an of to in on at for is are was were be been has have had did does do what who "
     "when where why which how many much and or not it its this that with by from as"
 ))
-LEXICAL_WEIGHT = 0.65
+SUPPORT_FILE = Path(__file__).parent / "data" / "support.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """cosine -> support: clip((cos - low) / (high - low)); mixed with words by `lexical_weight`."""
+
+    low: float
+    high: float
+    lexical_weight: float
+    #: lexical support at which the cosine counts fully (same-language pairs)
+    lexical_gate: float
+
+    def semantic(self, cos: np.ndarray) -> np.ndarray:
+        return np.clip((cos - self.low) / (self.high - self.low), 0.0, 1.0)
+
+
+#: The MiniLM-era mix (cosines of related text 0.3-0.8), used for models with no fitted entry.
+FALLBACK = Calibration(low=0.2, high=0.8, lexical_weight=0.65, lexical_gate=0.5)
+
+
+@lru_cache(maxsize=4)
+def _fitted(path: Path) -> dict[str, Calibration]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return {model: Calibration(**entry["calibration"]) for model, entry in data.items()}
+
+
+def calibration_for(embed_model: str, path: Path = SUPPORT_FILE) -> Calibration:
+    return _fitted(path).get(embed_model, FALLBACK)
 
 
 def content_stems(text: str) -> list[str]:
@@ -118,11 +155,25 @@ def passage_sentences(text: str) -> list[SentenceSpan]:
 class SupportScorer:
     """Scores claims against passage sentences; embeds everything in one batch per call."""
 
-    def __init__(self, embedder: Embedder | None) -> None:
+    def __init__(self, embedder: Embedder | None, calibration: Calibration | None = None) -> None:
         self.embedder = embedder
+        self.calibration = calibration or (
+            calibration_for(embedder.name) if embedder is not None else FALLBACK
+        )
 
-    def matrix(self, claims: Sequence[str], sentences: Sequence[str]) -> np.ndarray:
-        """support[i, j] of claim i by sentence j, in [0, 1]."""
+    def matrix(
+        self,
+        claims: Sequence[str],
+        sentences: Sequence[str],
+        questions: bool = False,
+        claim_lang: str | None = None,
+    ) -> np.ndarray:
+        """support[i, j] of claim i by sentence j, in [0, 1].
+
+        `questions`: the claims are questions (the quote picker), embedded as queries.
+        `claim_lang`: the claims' language when the caller knows it (a short sentence has too
+        few function words to tell).
+        """
         out = np.zeros((len(claims), len(sentences)), dtype="float32")
         if not len(claims) or not len(sentences):
             return out
@@ -131,12 +182,26 @@ class SupportScorer:
                 out[i, j] = lexical_support(claim, sentence)
         if self.embedder is None:
             return out
-        vectors = self.embedder.encode_passages(list(claims) + list(sentences))
-        cos = vectors[: len(claims)] @ vectors[len(claims):].T
-        semantic = np.clip((cos - 0.2) / 0.6, 0.0, 1.0)  # MiniLM cosines of related text ~0.3-0.8
-        # The English embedder rates German sentences sharing one rare word as close, so the
-        # semantic part only counts in proportion to lexical evidence (full weight from half
-        # the claim's content words): "Videogipfel" alone does not back "gut zwei Stunden".
-        semantic *= np.minimum(1.0, out / 0.5)
-        return LEXICAL_WEIGHT * out + (1 - LEXICAL_WEIGHT) * semantic
+        if questions:
+            left = np.stack([self.embedder.encode_query(c) for c in claims])
+        else:
+            left = self.embedder.encode_passages(list(claims))
+        cos = left @ self.embedder.encode_passages(list(sentences)).T
+        claim_langs = [claim_lang or language(c) for c in claims]
+        sentence_langs = [language(s) for s in sentences]
+        same = np.array([[c == s for s in sentence_langs] for c in claim_langs])
+        return combine(out, cos, same, self.calibration)
 
+
+def combine(lexical: np.ndarray, cos: np.ndarray, same: np.ndarray, cal: Calibration) -> np.ndarray:
+    """The support formula (also what scripts/fit_support.py fits its parameters for).
+
+    Within one language a shared rare word makes sentences look close ("Videogipfel" alone
+    does not back "gut zwei Stunden"), so the cosine counts in proportion to word evidence;
+    across languages words cannot match and the cosine decides alone.
+    """
+    semantic = cal.semantic(cos)
+    mixed = cal.lexical_weight * lexical + (1 - cal.lexical_weight) * semantic * np.minimum(
+        1.0, lexical / cal.lexical_gate
+    )
+    return np.where(same, mixed, semantic).astype("float32")

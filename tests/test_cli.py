@@ -44,7 +44,7 @@ def test_index_then_search_json(
     index_dir = tmp_path / "index"
     assert main(["index", str(articles), "--index-dir", str(index_dir), "-q"]) == 0
     out = capsys.readouterr().out
-    assert "2 added, 0 updated, 0 removed, 0 unchanged, 0 skipped; 2 chunks embedded" in out
+    assert "2 added, 0 updated, 0 removed, 0 unchanged, 0 skipped; 2 articles and 2 chunks" in out
     assert "Index: 2 articles, 2 chunks" in out
     assert current_folder(index_dir) is not None
 

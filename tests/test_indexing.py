@@ -159,6 +159,10 @@ def test_bad_input_never_stops_a_run(
     assert all("\n" not in line for line in report.skipped)
     summary = "\n".join(report.lines())
     assert "8 skipped" in summary and "skipped " + str(folder / "kopie.txt") in summary
+    # a file whose every item was skipped is not also counted as added
+    added = {Path(p).name for p in report.added}
+    assert not added & {"leer.txt", "bild.txt", "foto.png", "kopie.txt", "riesig.txt"}
+    assert report.articles_added == report.articles_total
 
     latin = next(a for a in store.articles() if a["path"].endswith("latin1.txt"))
     article = store.article(latin["id"])
@@ -170,7 +174,8 @@ def test_bad_input_never_stops_a_run(
     # A re-run reads nothing new, writes nothing, and still tells what was skipped and why.
     opened.clear()
     again = build(settings, embedder, folder)
-    assert not again.published and again.unchanged == 11
+    # unchanged counts files with articles; the skipped ones are reported as skipped again
+    assert not again.published and again.unchanged == len(report.added) == 4
     assert sorted(again.skipped) == sorted(report.skipped)
     assert opened == []
 

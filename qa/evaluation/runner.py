@@ -108,7 +108,8 @@ class QuestionResult:
     retrieved: list[RetrievedRecord] = field(default_factory=list)
     rank: int | None = None  # first gold chunk, 1-based, within k
     all_contexts_rank: int | None = None  # every gold context hit (multi-doc)
-    evidence: float | None = None  # evidence_score over the first context_passages hits
+    evidence: float | None = None  # the answer gate's score over the first context_passages hits
+    gate_features: dict[str, float] = field(default_factory=dict)
     answered: bool = False  # the answer service was called
     answer: str = ""
     refused: bool | None = None
@@ -258,7 +259,7 @@ def _evaluate_case(
     llm_choice: str | None, settings: Settings,
 ) -> QuestionResult:
     """Retrieve (and answer) one case; an exception is recorded, never raised."""
-    from qa.answer import evidence_score
+    from qa.gate import AnswerGate
     from qa.prompting import heuristic_condense
 
     result = QuestionResult(
@@ -283,7 +284,9 @@ def _evaluate_case(
             result.rank = first_hit_rank(chunks, case)
             if case.is_multi_doc:
                 result.all_contexts_rank = all_contexts_rank(chunks, case)
-        result.evidence = round(evidence_score(query, hits[: settings.context_passages]), 4)
+        decision = AnswerGate(settings).decide(query, hits[: settings.context_passages])
+        result.evidence = round(decision.score, 4)
+        result.gate_features = {k: round(v, 4) for k, v in decision.features.items()}
         if answerer is not None:
             answer = answerer.ask(case.question, history=case.history or None,
                                   llm_choice=llm_choice)

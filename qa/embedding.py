@@ -13,7 +13,8 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -114,6 +115,19 @@ class Embedder:
         # verbose=False: counting a long sentence is not feeding it to the model
         encoded = self.model.tokenizer(text, add_special_tokens=False, verbose=False)
         return len(encoded["input_ids"])
+
+    @contextmanager
+    def threads(self, n: int | None) -> Iterator[None]:
+        """Run a batch job (indexing) on `n` torch threads, then return to the query setting."""
+        import torch
+
+        _ = self.model
+        before = torch.get_num_threads()
+        torch.set_num_threads(n or os.cpu_count() or 1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], progress)

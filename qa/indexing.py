@@ -141,8 +141,12 @@ def build_index(
             )
         t_chunk = time.perf_counter()
         titles = {a.id: a.title for a in articles}
-        vectors = _embed(embedder, [passage_text(titles[c.article_id], c.text) for c in chunks],
-                         progress)
+        texts = [passage_text(titles[c.article_id], c.text) for c in chunks]
+        if texts:
+            with embedder.threads(settings.index_threads):
+                vectors = _embed(embedder, texts, progress)
+        else:  # only removals: no need to load the model
+            vectors = np.zeros((0, embedder.dimension), dtype="float32")
         t_embed = time.perf_counter()
 
         manifest = Manifest(

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         1, ge=1, description="Torch intra-op threads; 1 stays fast when the other core is busy."
     )
+    index_threads: int | None = Field(
+        None, ge=1,
+        description="Torch threads while `qa index` embeds (large batches use every core "
+        "well); unset: all cores.",
+    )
 
     # --- chunking ------------------------------------------------------------------------
     chunk_tokens: int = Field(

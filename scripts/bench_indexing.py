@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "under /tmp, removed afterwards unless --keep)")
     p.add_argument("--keep", action="store_true", help="keep the temp index folder")
     p.add_argument("--chunk-tokens", type=int, default=None)
-    p.add_argument("--torch-threads", type=int, default=None)
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="threads while embedding (settings.index_threads; default all cores)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--order", choices=("sandwich", "raw-first", "pipeline-first"),
                    default="sandwich", help="sandwich = raw, pipeline, raw (default)")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{index_dir} is not empty; a fresh build needs an empty folder.", file=sys.stderr)
         return 2
     overrides = {k: v for k, v in {"chunk_tokens": args.chunk_tokens,
-                                   "torch_threads": args.torch_threads,
+                                   "index_threads": args.torch_threads,
                                    "embed_batch_size": args.batch_size}.items() if v is not None}
     settings = Settings(index_dir=index_dir, **overrides)
     try:
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, build_index,
         open_index) -> int:
     print(f"Folders: {', '.join(str(f) for f in folders)}\nIndex: {index_dir}\n"
-          f"torch_threads={settings.torch_threads} embed_batch_size={settings.embed_batch_size} "
+          f"index_threads={settings.index_threads or os.cpu_count()} "
+          f"embed_batch_size={settings.embed_batch_size} "
           f"chunk_tokens={settings.chunk_tokens} model={settings.embed_model}", flush=True)
 
     # One warm model, shared by the pipeline and the raw encode (load time excluded from both).
@@ -136,7 +138,8 @@ def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, b
         model = embedder.model
         embedder.count_tokens("warm up")
         model.encode(["warm up"], batch_size=1)
-    torch.set_num_threads(settings.torch_threads)
+    threads = settings.index_threads or os.cpu_count() or 1  # what build_index embeds with
+    torch.set_num_threads(threads)
     print(f"Model load {load.wall:.1f} s; torch threads {torch.get_num_threads()}", flush=True)
 
     def progress(stage: str, done: int, total: int, _last=[0.0]) -> None:  # noqa: B006
@@ -222,8 +225,14 @@ def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, b
         rows.append([f"build_index again #{i} (unchanged)", clk.wall, clk.cpu,
                      f"{clk.wall / first.wall:.2%} of first", f"{clk.load0:.2f} / {clk.load1:.2f}"])
     print(f"\n## Indexing speed ({report.articles_total} articles, {report.chunks_total} chunks, "
-          f"torch_threads={settings.torch_threads}, batch {settings.embed_batch_size})\n")
+          f"{threads} torch threads, batch {settings.embed_batch_size})\n")
     print(table(["step", "wall s", "cpu s", "ratio", "loadavg before / after"], rows))
+    tokens = sum(embedder.count_tokens(settings.passage_prefix_used + x) + 2 for x in texts)
+    articles = max(1, report.articles_total)
+    print(f"\nEmbedded {tokens:,} tokens = {tokens / articles:,.0f} per article "
+          f"({len(texts) / articles:.1f} chunks of {tokens / max(1, len(texts)):.0f} tokens); "
+          f"{len(texts) / max(1e-9, t.get('embed_s', 0.0)):.1f} chunks/s, "
+          f"{tokens / max(1e-9, t.get('embed_s', 0.0)):,.0f} tokens/s in the embed stage")
     embed_vs_raw = t.get("embed_s", 0.0) / raw_wall
     print(f"\nPipeline / raw encode: {ratio_wall:.3f}x wall, {ratio_cpu:.3f}x CPU "
           f"(target <= {TARGET_RATIO}x: {'OK' if ratio_wall <= TARGET_RATIO else 'MISSED'}); "
@@ -240,6 +249,8 @@ def run(args, settings, folders, index_dir, np, torch, Embedder, passage_text, b
         "raw_encode": [r.as_dict() for r in raws],
         "pipeline": {**first.as_dict(), "timings": t},
         "ratio_wall": ratio_wall, "ratio_cpu": ratio_cpu, "embed_stage_vs_raw": embed_vs_raw,
+        "tokens_embedded": tokens, "tokens_per_article": tokens / articles,
+        "chunks_per_s": len(texts) / max(1e-9, t.get("embed_s", 0.0)),
         "noop": [{**c.as_dict(), "timings": a.timings} for c, a in noops],
         "noop_fraction": noop_wall / first.wall,
         "targets": {"pipeline <= 1.15x raw (wall)": ratio_wall <= TARGET_RATIO,

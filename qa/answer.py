@@ -180,7 +180,15 @@ class Answerer:
         return turn.answer([], hits, notice=f"{notice}.")
 
     def _extractive(self, turn: _Turn, hits: list[Hit]) -> Answer:
-        return turn.answer(extract_answer(turn.question, hits, self.scorer), hits)
+        answer = turn.answer(extract_answer(turn.question, hits, self.scorer), hits)
+        quoted = {language(s.text) for s in answer.sentences}
+        if quoted and turn.lang not in quoted:  # an English question, German quotes
+            names = {"de": "German", "en": "English"}
+            answer.notice = (
+                "Quoted from the articles, in their language "
+                f"({', '.join(names.get(x, x) for x in sorted(quoted))})."
+            )
+        return answer
 
     @staticmethod
     def _done(answer: Answer, started: float, timings: dict[str, float]) -> AnswerEvent:

@@ -117,7 +117,7 @@ class Embedder:
         return len(encoded["input_ids"])
 
     @contextmanager
-    def threads(self, n: int | None) -> Iterator[None]:
+    def using_threads(self, n: int | None) -> Iterator[None]:
         """Run a batch job (indexing) on `n` torch threads, then return to the query setting."""
         import torch
 

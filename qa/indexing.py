@@ -143,7 +143,7 @@ def build_index(
         titles = {a.id: a.title for a in articles}
         texts = [passage_text(titles[c.article_id], c.text) for c in chunks]
         if texts:
-            with embedder.threads(settings.index_threads):
+            with embedder.using_threads(settings.index_threads):
                 vectors = _embed(embedder, texts, progress)
         else:  # only removals: no need to load the model
             vectors = np.zeros((0, embedder.dimension), dtype="float32")

@@ -77,14 +77,14 @@ class Settings(BaseSettings):
     candidates: int = Field(
         50, ge=1, description="Top-N taken from each of dense and BM25 before fusion."
     )
-    dense_weight: float = Field(0.2, ge=0, description="Weight of the dense ranking in RRF fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF fusion.")
     bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF fusion.")
-    rrf_k: int = Field(30, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(10, ge=1, description="Reciprocal-rank-fusion constant.")
     cross_dense_weight: float = Field(
         1.0, ge=0, description="Dense weight for a question in another language than its passages."
     )
     cross_bm25_weight: float = Field(
-        0.0, ge=0, description="BM25 weight for a question in another language than its passages."
+        0.1, ge=0, description="BM25 weight for a question in another language than its passages."
     )
 
     # --- answering -----------------------------------------------------------------------

@@ -61,26 +61,30 @@ if [[ ! -d "$BENCH" ]]; then
   exit 0
 fi
 
-for set in germanquad xquad-de; do
-  if [[ -f "$BENCH/$set/questions.jsonl" && -d "$BENCH/$set/corpus" ]]; then
+corpus_of() {  # xquad-en asks English questions over the German xquad-de corpus
+  if [[ $1 == xquad-en ]]; then echo "$BENCH/xquad-de/corpus"; else echo "$BENCH/$1/corpus"; fi
+}
+
+for set in germanquad xquad-de xquad-en; do
+  if [[ -f "$BENCH/$set/questions.jsonl" && -d "$(corpus_of "$set")" ]]; then
     step "$set: retrieval only"
-    timed "$set-retrieval" "${EVAL[@]}" "$BENCH/$set" --corpus "$BENCH/$set/corpus" \
+    timed "$set-retrieval" "${EVAL[@]}" "$BENCH/$set" --corpus "$(corpus_of "$set")" \
       --retrieval-only --name "$set-retrieval" --runs-dir "$RUNS_DIR" --quiet
   else
     step "$set missing in $BENCH: skipped"
   fi
 done
 
-for set in germanquad xquad-de; do
-  [[ -d "$BENCH/$set/corpus" ]] || continue
+for set in germanquad xquad-de xquad-en; do
+  [[ -d "$(corpus_of "$set")" ]] || continue
   step "$set: extractive answers on a sample of $GQ_SAMPLE (seed $SEED)"
   timed "$set-extractive-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/$set" \
-    --corpus "$BENCH/$set/corpus" --llm extractive --limit "$GQ_SAMPLE" --seed "$SEED" \
+    --corpus "$(corpus_of "$set")" --llm extractive --limit "$GQ_SAMPLE" --seed "$SEED" \
     --name "$set-extractive-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR" --quiet
   if [[ $have_llamacpp == 1 ]]; then
     step "$set: embedded model on a sample of $GQ_SAMPLE (seed $SEED)"
     timed "$set-llamacpp-n$GQ_SAMPLE" "${EVAL[@]}" "$BENCH/$set" \
-      --corpus "$BENCH/$set/corpus" --llm llamacpp --limit "$GQ_SAMPLE" --seed "$SEED" \
+      --corpus "$(corpus_of "$set")" --llm llamacpp --limit "$GQ_SAMPLE" --seed "$SEED" \
       --name "$set-llamacpp-n$GQ_SAMPLE" --runs-dir "$RUNS_DIR"
   fi
 done

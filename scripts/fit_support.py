@@ -108,13 +108,13 @@ def main() -> int:
             floor_easy += int((easy >= MIN_RELEVANCE).sum())
             n_easy += len(easy)
         n = max(1, len(part))
-        return {"top1": top / n, "answer_reaches_floor": floor_pos / n,
+        return {"top1": top / n, "answer_reaches_floor": float(floor_pos / n),
                 "easy_negative_reaches_floor": floor_easy / max(1, n_easy), "n": len(part)}
 
     fit = [c for c in cases if half(c["id"]) == "fit"]
-    grid = [Calibration(lo, hi, w, g) for lo, hi, w, g in itertools.product(
-        np.arange(0.70, 0.84, 0.02).round(2), np.arange(0.84, 0.96, 0.02).round(2),
-        (0.3, 0.5, 0.65, 0.8), (0.25, 0.5, 1.0)) if hi > lo]
+    grid = [Calibration(float(lo), float(hi), w, g) for lo, hi, w, g in itertools.product(
+        np.arange(0.60, 0.84, 0.02).round(2), np.arange(0.84, 0.98, 0.02).round(2),
+        (0.1, 0.2, 0.3, 0.5, 0.65), (0.25, 0.5, 1.0)) if hi > lo]
     scored = [(cal, evaluate(cal, fit)) for cal in grid]
     ok = [x for x in scored if x[1]["answer_reaches_floor"] >= args.pass_rate] or scored
     best, best_fit = max(ok, key=lambda x: (round(x[1]["top1"], 3),
@@ -124,7 +124,7 @@ def main() -> int:
         part = [c for c in cases if half(c["id"]) == "report" and name in ("all", c["set"])]
         report[name] = {"fitted": evaluate(best, part), "previous (MiniLM-era constants)":
                         evaluate(FALLBACK, part)}
-    print(f"\nbest on the fit half: {best} {best_fit}\n")
+    print(f"\nbest on the fit half: {best.__dict__} {best_fit}\n")
     from qa.evaluation.report import md_table
 
     print(md_table(["set (report half)", "calibration", "answer sentence ranked first",

@@ -160,6 +160,13 @@ class SupportScorer:
         self.calibration = calibration or (
             calibration_for(embedder.name) if embedder is not None else FALLBACK
         )
+        # Claims (the verifier) keep the stricter word/cosine mix: the fitted one ranks the
+        # answer sentence of a question best, but lets "Der Videogipfel dauerte zwei Stunden"
+        # be backed by any sentence about the Videogipfel. Only the cosine range is the model's.
+        self.claims = Calibration(
+            self.calibration.low, self.calibration.high, FALLBACK.lexical_weight,
+            FALLBACK.lexical_gate,
+        )
 
     def matrix(
         self,
@@ -190,7 +197,7 @@ class SupportScorer:
         claim_langs = [claim_lang or language(c) for c in claims]
         sentence_langs = [language(s) for s in sentences]
         same = np.array([[c == s for s in sentence_langs] for c in claim_langs])
-        return combine(out, cos, same, self.calibration)
+        return combine(out, cos, same, self.calibration if questions else self.claims)
 
 
 def combine(lexical: np.ndarray, cos: np.ndarray, same: np.ndarray, cal: Calibration) -> np.ndarray:

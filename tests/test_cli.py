@@ -104,7 +104,9 @@ def test_search_the_samples_with_filters(
     assert out.startswith("[1] Spitzengespräch zwischen Biden und Putin über Ukraine-Konflikt "
                           "zeichnet sich ab (AFP)  score ")
     assert "[2] " in out and "[3] " not in out
-    assert "langfristige Sicherheitsgarantien" in out
+    assert main(["search", "Was fordert Lawrow?", *index, "-k", "2", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert any("langfristige Sicherheitsgarantien" in h["text"] for h in hits)
 
 
 def test_search_with_an_unreadable_date_is_a_one_line_error(

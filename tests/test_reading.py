@@ -209,3 +209,32 @@ def test_html_extractor_failure_is_a_one_line_skip(
     (item,) = read_path(path, MAX)
     assert isinstance(item, Skipped)
     assert item.reason == "HTML extraction failed (RuntimeError: parser exploded)"
+
+
+UNDATED_HTML = """<!doctype html><html lang="de"><head><title>Gasstreit: Kiew wartet</title>
+</head><body><nav>Start | Politik</nav><article><h1>Gasstreit: Kiew wartet</h1>
+<p>Die Ukraine verhandelt weiter über den Gastransit. Im Jahr 2021 hatte Moskau die Mengen
+gedrosselt, seit 2014 ist das Verhältnis angespannt.</p>
+<p>Ein Sprecher des Energieministeriums sagte, man rechne nicht mit einer schnellen Einigung
+und bereite sich auf einen langen Winter vor.</p></article>
+<footer>© 2021 Beispielverlag</footer></body></html>"""
+
+
+def test_html_without_a_stated_date_stays_undated(tmp_path: Path) -> None:
+    """A year in the story or the copyright line is not the article's date (was 2021-01-01)."""
+    path = tmp_path / "gasstreit.html"
+    path.write_text(UNDATED_HTML, encoding="utf-8")
+    [item] = list(read_path(path, 5_000_000))
+    assert isinstance(item, RawArticle) and "Gastransit" in item.text
+    assert item.date is None
+    assert clean_article(item.text, item.title, item.date, item.source).date is None
+
+
+def test_html_metadata_date_is_still_read(tmp_path: Path) -> None:
+    dated = UNDATED_HTML.replace(
+        "</head>", '<meta property="article:published_time" content="2022-02-03T09:00:00+01:00">'
+        "</head>")
+    path = tmp_path / "gasstreit.html"
+    path.write_text(dated, encoding="utf-8")
+    [item] = list(read_path(path, 5_000_000))
+    assert isinstance(item, RawArticle) and item.date == "2022-02-03"

@@ -516,9 +516,9 @@ def ensure_index(settings: Settings, echo: Callable[[str], None] = print) -> Non
         return
     except IndexMissingError as exc:
         echo(f"{exc}\nBuilding the index from {settings.articles_dir}/ …")
-    from qa.cli import _progress_bar
+    from qa.progress import progress_bar
 
-    report = build_index(settings, progress=_progress_bar())
+    report = build_index(settings, progress=progress_bar())
     echo("\n".join(report.lines()))
 
 

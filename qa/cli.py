@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qa.progress import progress_bar
 from qa.settings import Settings
 
 
@@ -38,35 +39,13 @@ def _retrieval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date-to", help="only articles dated on/before (YYYY-MM[-DD])")
 
 
-def _progress_bar() -> Callable[[str, int, int], None]:
-    """Adapt indexing progress callbacks to tqdm bars on stderr."""
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-    labels = {"scan": "Reading files", "embed": "Embedding chunks", "write": "Writing index"}
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            if total == 0:
-                return
-            bar = bars[stage] = tqdm(total=total, desc=labels.get(stage, stage), unit="",
-                                     file=sys.stderr, leave=True)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from qa.indexing import build_index
 
     settings = _settings(args)
     report = build_index(
         settings, args.folders, rebuild=args.rebuild,
-        progress=None if args.quiet else _progress_bar(),
+        progress=None if args.quiet else progress_bar(),
     )
     if args.json:
         from dataclasses import asdict

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.extractive import extract_answer
-from qa.gate import AnswerGate, coverage
+from qa.gate import AnswerGate
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
 from qa.prompting import (
@@ -58,11 +58,6 @@ class _Turn:
             sentences=sentences, sources=sources, refused=not sentences, backend=self.backend,
             model=self.model, search_query=self.query, notice=notice,
         )
-
-
-def evidence_score(query: str, hits: list[Hit]) -> float:
-    """How much of the question's content words the best passages cover (0..1)."""
-    return coverage(query, hits)
 
 
 class Answerer:

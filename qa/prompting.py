@@ -21,7 +21,7 @@ REFUSAL = {
 
 # No "say you don't know" rule: with one, the small embedded model refused most answerable
 # questions (58% false refusals on data/testset.jsonl). Unanswerable questions are caught
-# before the model (evidence_score) and after it (the citation verifier) instead.
+# before the model (the answer gate, qa/gate.py) and after it (the citation verifier) instead.
 # "A number alone is no answer": without it the 1.5B model replied only "[1]" to 48% of a
 # germanquad sample (the passages are headed "[n]", so a marker looks like an answer).
 _SYSTEM = {

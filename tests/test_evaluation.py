@@ -26,15 +26,16 @@ from qa.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 TESTSET = ROOT / "data" / "testset.jsonl"
 
-# Measured on the sample corpus (5 articles, 83 chunks of 200 tokens, hybrid 0.2/1.0):
-# recall@1 0.781, recall@5 0.938, recall@10 0.969, MRR@10 0.845 (n=64 answerable).
+# Measured on the sample corpus (5 articles, 47 chunks of 200 e5 tokens, hybrid 1.0/1.0,
+# rrf_k 10): recall@1 0.719, recall@5 0.938, recall@10 0.984, MRR@10 0.810 (n=64 answerable).
 MIN_RECALL_AT_5 = 0.88
-MIN_RECALL_AT_10 = 0.90
-MIN_MRR_AT_10 = 0.79
-# Extractive answers, measured: contains 0.797 (n=64), refusal recall 0.091 (n=11) with
-# refuse_below=0.5.
-MIN_CONTAINS_EXTRACTIVE = 0.72
-MIN_REFUSAL_RECALL_EXTRACTIVE = 0.09
+MIN_RECALL_AT_10 = 0.92
+MIN_MRR_AT_10 = 0.77
+# Extractive answers, measured with the fitted gate: contains 0.828 (n=64), refusal recall
+# 0.182 (n=11), no answerable question refused.
+MIN_CONTAINS_EXTRACTIVE = 0.76
+MIN_REFUSAL_RECALL_EXTRACTIVE = 0.18
+MAX_FALSE_REFUSALS_EXTRACTIVE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -238,6 +239,8 @@ def test_extractive_answers_on_the_sample_set(
     assert summary["answers"]["contains"]["value"] >= MIN_CONTAINS_EXTRACTIVE, summary["answers"]
     assert summary["refusal"]["n_unanswerable"] == 11
     assert summary["refusal"]["recall"] >= MIN_REFUSAL_RECALL_EXTRACTIVE, summary["refusal"]
+    assert summary["refusal"]["false_refusal_rate"] <= MAX_FALSE_REFUSALS_EXTRACTIVE, (
+        summary["refusal"])
     # extractive quotes are verbatim: every citation is accepted by construction
     assert summary["citations"]["precision_verifier"]["value"] == 1.0
     assert summary["citations"]["precision_gold"]["value"] > 0.5

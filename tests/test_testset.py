@@ -223,3 +223,11 @@ def test_scripted_answers_occur_in_their_contexts(scripted: list[TestCase]) -> N
         for answer in case.answers:
             # every acceptable answer is findable by the matcher the evaluation uses
             assert any(contains_answer(ctx, [answer]) for ctx in case.contexts), (case.id, answer)
+
+
+def test_english_gold_spans_count_for_cross_lingual_questions() -> None:
+    from qa.evaluation.testset import parse_case
+
+    case = parse_case({"id": "x", "question": "When was it built?", "answers": ["1886"],
+                       "answers_en": ["in 1886", "1886"]})
+    assert case.answers == ["1886", "in 1886"]

@@ -294,7 +294,9 @@ def _config_lines(config: dict[str, Any], index: dict[str, Any]) -> list[tuple[s
         lines.append(("Resumed", f"{config['resumed']} questions reused from an interrupted "
                                  "attempt; the run time covers only the rest"))
     if not config.get("retrieval_only"):
-        lines.append(("Thresholds", f"refuse_below {settings.get('refuse_below')} · "
+        gate = settings.get("gate_file") or "qa/data/answer_gate.json"
+        lines.append(("Thresholds", f"gate {gate} (fallback refuse_below "
+                                    f"{settings.get('refuse_below')}) · "
                                     f"support_threshold {settings.get('support_threshold')} · "
                                     f"context_passages {settings.get('context_passages')}"))
     return lines

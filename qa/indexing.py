@@ -22,6 +22,7 @@ import numpy as np
 from qa.chunking import ChunkerConfig, chunk_article
 from qa.cleaning import clean_article
 from qa.embedding import Embedder, passage_text
+from qa.hashing import sha256_file
 from qa.reading import JSONL_SUFFIXES, RawArticle, Skipped, read_path
 from qa.schema import Article, Chunk
 from qa.settings import Settings
@@ -269,7 +270,7 @@ def _scan(
                 files[key] = old_entry
                 continue
             read_whole = stat.st_size <= max_bytes or path.suffix.lower() in JSONL_SUFFIXES
-            digest = _sha256(path) if read_whole else f"size:{stat.st_size}"
+            digest = sha256_file(path) if read_whole else f"size:{stat.st_size}"
         except OSError as exc:
             report.skip(key, f"cannot read: {exc.strerror or exc}")
             continue
@@ -286,7 +287,7 @@ def _scan(
             del files[key]
             path = Path(key)
             with contextlib.suppress(OSError):
-                to_read.append((path, old_files[key], _sha256(path), path.stat()))
+                to_read.append((path, old_files[key], sha256_file(path), path.stat()))
     for key, entry in files.items():
         report.unchanged += bool(entry.articles)
         for reason in entry.skipped:
@@ -371,14 +372,6 @@ def _to_article(raw: RawArticle, path_key: str) -> Article | Skipped:
 
 def _known_article(manifest: Manifest, article_id: str) -> bool:
     return any(article_id in e.articles for e in manifest.files.values())
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _embed(embedder: Embedder, texts: list[str], progress: Progress | None) -> np.ndarray:

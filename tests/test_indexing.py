@@ -122,7 +122,7 @@ def test_bad_input_never_stops_a_run(
             fh.write(block)
 
     opened: list[Path] = []
-    real_read_bytes, real_sha256 = Path.read_bytes, qa.indexing._sha256
+    real_read_bytes, real_sha256 = Path.read_bytes, qa.indexing.sha256_file
 
     def spy_read_bytes(self: Path) -> bytes:
         opened.append(self)
@@ -133,7 +133,7 @@ def test_bad_input_never_stops_a_run(
         return real_sha256(path)
 
     monkeypatch.setattr(Path, "read_bytes", spy_read_bytes)
-    monkeypatch.setattr(qa.indexing, "_sha256", spy_sha256)
+    monkeypatch.setattr(qa.indexing, "sha256_file", spy_sha256)
     # An explicit cap: one news article is kilobytes, so 5 MB is generous.
     settings = make_settings(tmp_path, max_file_mb=5)
     started = time.perf_counter()

@@ -404,6 +404,22 @@ def main(argv: list[str] | None = None) -> int:
               f">= parts: {best['beats_parts']})")
         result["sweep"] = {"grid": grid, "cross_grid": cross_grid, "parts": parts,
                            "best": best, "best_cross": best_cross, "seconds": t_sweep}
+        chosen_ev = evaluate("hybrid", best["candidates"], best["dense_weight"],
+                             best["bm25_weight"], best["rrf_k"],
+                             (1.0, best_cross["cross_bm25_weight"]))
+        paired_rows = []
+        result["sweep"]["paired"] = {}
+        for name in ("bm25", "dense", "hybrid"):
+            label = "current default hybrid" if name == "hybrid" else f"{name} only"
+            for q in questions:
+                for k in (1, 5):
+                    pr = paired(chosen_ev[q]["ranks"], base[name][q]["ranks"], k)
+                    result["sweep"]["paired"][f"{label}/{q}/r@{k}"] = pr
+                    paired_rows.append([label, q, f"R@{k}", pr["wins"], pr["losses"], pr["diff"],
+                                        f"[{pr['ci95'][0]:+.3f}, {pr['ci95'][1]:+.3f}]"])
+        print("\nPaired comparison of the chosen setting with each baseline (wins = questions "
+              "it answers and the baseline misses; bootstrap 95% CI of the recall difference)\n")
+        print(table(["vs", "set", "metric", "wins", "losses", "diff", "95% CI"], paired_rows))
 
         if not args.no_confirm:
             chosen = settings.model_copy(update={

@@ -18,7 +18,7 @@ GQ_SAMPLE=${GQ_SAMPLE:-100}
 SEED=${SEED:-0}
 SKIP_LLM=${SKIP_LLM:-0}
 PY=${PYTHON:-python}
-EVAL=("$PY" -m qa.evaluation.command)  # same arguments as `qa eval`
+EVAL=("$PY" -m qa eval)  # the `qa eval` command
 
 step() { printf '\n=== %s ===\n' "$*" >&2; }
 timed() {  # timed NAME CMD...: run, print wall time

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from qa.cli import main as qa_main
 from qa.embedding import Embedder
-from qa.evaluation.command import add_eval_parser, main
+from qa.evaluation.command import add_eval_parser
 from qa.evaluation.compare import compare_runs
 from qa.evaluation.report import load_run, render_markdown, summarize, write_run
 from qa.evaluation.runner import EvalRun, default_index_dir, run_eval
@@ -280,3 +281,8 @@ def test_embedded_model_run_completes_with_resolved_citations(
                for r in run.results), [(r.id, r.answer, r.notice) for r in run.results]
     folder = write_run(run, tmp_path, "sample-llamacpp", echo=False)
     assert "llamacpp" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    """`qa eval ARGS`, through the CLI that owns its errors and exit codes."""
+    return qa_main(["eval", *argv])

@@ -9,7 +9,7 @@
 Without `--corpus` the configured index (`QA_INDEX_DIR`, built by `qa index` from
 data/articles) is evaluated; with it the folder is indexed into its own index first
 (`--index-dir`, default `<runs-dir>/.indexes/<name>-<hash>`), reused by later runs.
-Also runnable as `python -m qa.evaluation.command ...`.
+Also runnable as `python -m qa eval ...` (the CLI owns parsing, errors and exit codes).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_eval_parser", "cmd_eval", "main"]
+__all__ = ["add_eval_parser", "cmd_eval"]
 
 # flag dest -> Settings field (only the flags given override the environment)
 _SETTING_FLAGS = {
@@ -143,14 +142,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m qa.evaluation.command ...` is `qa eval ...` (same errors, same exit codes)."""
-    from qa.cli import main as qa_main
-
-    return qa_main(["eval", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,16 +12,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
+from qa.context import focus_passages
 from qa.extractive import extract_answer
 from qa.gate import AnswerGate
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
+from qa.llm.waitline import WaitLine
 from qa.prompting import (
     REFUSAL,
+    Prompt,
     build_prompt,
     condense_messages,
     heuristic_condense,
     language,
+    system_prompt,
 )
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit
@@ -33,7 +37,7 @@ from qa.support import SupportScorer
 class AnswerEvent:
     """One step of an answer in progress: status text, the passages, a token, or the end."""
 
-    kind: str  # "status" | "sources" | "token" | "done"
+    kind: str  # "status" (which backend) | "progress" | "sources" | "token" | "done"
     text: str = ""
     hits: list[Hit] = field(default_factory=list)
     answer: Answer | None = None
@@ -69,6 +73,17 @@ class Answerer:
         self.scorer = SupportScorer(self.retriever.embedder)
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold)
         self.gate = AnswerGate(settings)
+        self.line = WaitLine(settings.model_concurrency)
+
+    def warm(self, lang: str = "de") -> str:
+        """Load the embedding model and the configured answer model, and have the model read
+        its fixed instructions, so the first question is as fast as the rest. Returns the
+        backend note (what will answer)."""
+        _ = self.retriever.embedder.model
+        llm, note = select_llm(self.settings, self.settings.llm)
+        if llm is not None:
+            llm.warm(system_prompt(lang))
+        return note
 
     def ask(self, question: str, **kwargs: object) -> Answer:
         """Run `stream` to the end and return the final answer."""
@@ -100,7 +115,8 @@ class Answerer:
         _ = self.retriever.embedder.model  # load first: retrieval_s times the search alone
         query = question
         if history:
-            query = self._condense(question, history, llm)
+            query = self._condense(question, history,
+                                   llm if settings.condense == "model" else None)
         t0 = time.perf_counter()
         hits = self.retriever.search(query, k or settings.context_passages, filters)
         timings = {"retrieval_s": time.perf_counter() - t0}
@@ -118,25 +134,47 @@ class Answerer:
             yield self._done(self._extractive(turn, hits), started, timings)
             return
 
-        prompt = build_prompt(question, hits, llm.count_tokens, llm.context_size(),
-                              settings.max_answer_tokens)
+        t0 = time.perf_counter()
+        prompt = self.prompt(question, hits, llm, focus_on=query)
+        timings["prompt_s"] = time.perf_counter() - t0
+        timings["prompt_tokens"] = float(prompt.tokens)
         yield AnswerEvent("sources", hits=prompt.hits)
         pieces: list[str] = []
-        try:
-            t_gen = time.perf_counter()
-            for piece in llm.stream_chat(prompt.messages, settings.max_answer_tokens,
-                                         settings.temperature):
-                if not pieces:
-                    timings["first_token_s"] = time.perf_counter() - started
-                pieces.append(piece)
-                yield AnswerEvent("token", piece)
-            timings["generation_s"] = time.perf_counter() - t_gen
-        except BackendError as exc:
-            answer = self._extractive(turn, prompt.hits)
-            answer.notice = f"{exc} Showing quoted passages instead."
-            yield self._done(answer, started, timings)
-            return
+        t_wait = time.perf_counter()
+        with self.line.place() as place:
+            while not place.wait(timeout=0.5):
+                ahead = place.ahead
+                yield AnswerEvent("progress", f"Queued: {ahead} answer{'s' * (ahead != 1)} "
+                                  "ahead of yours…")
+            timings["queued_s"] = time.perf_counter() - t_wait
+            yield AnswerEvent("progress", f"Reading {len(prompt.hits)} passages…")
+            try:
+                t_gen = time.perf_counter()
+                for piece in llm.stream_chat(prompt.messages, settings.max_answer_tokens,
+                                             settings.temperature):
+                    if not pieces:
+                        timings["first_token_s"] = time.perf_counter() - started
+                    pieces.append(piece)
+                    yield AnswerEvent("token", piece)
+                timings["generation_s"] = time.perf_counter() - t_gen
+            except BackendError as exc:
+                answer = self._extractive(turn, prompt.hits)
+                answer.notice = f"{exc} Showing quoted passages instead."
+                yield self._done(answer, started, timings)
+                return
         yield self._done(self._verified("".join(pieces), turn, prompt.hits), started, timings)
+
+    def prompt(
+        self, question: str, hits: list[Hit], llm: LLM, focus_on: str | None = None
+    ) -> Prompt:
+        """What the model reads: the passages focused on `focus_on` (a follow-up's standalone
+        query; default the question) unless turned off, numbered as the answer cites them."""
+        s = self.settings
+        if s.prompt_focus:
+            hits = focus_passages(focus_on or question, hits, self.scorer, llm.count_tokens,
+                                  s.prompt_budget_tokens, s.prompt_neighbours, s.prompt_keep_ratio)
+        return build_prompt(question, hits, llm.count_tokens, llm.context_size(),
+                            s.max_answer_tokens)
 
     def _condense(self, question: str, history: list[dict[str, str]], llm: LLM | None) -> str:
         """A standalone search query for a follow-up; heuristic if the model fails."""

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -271,6 +272,8 @@ class ChatApp:
                     note = event.text if choice == "auto" else None
                     yield view(render_streaming("", "Searching the articles…")), gr.skip(), \
                         turns, gr.skip()
+                elif event.kind == "progress" and not tokens:
+                    yield view(render_streaming("", event.text)), gr.skip(), turns, gr.skip()
                 elif event.kind == "sources":
                     hits = event.hits
                     status = "Writing the answer…" if hits else "Checking…"
@@ -446,8 +449,10 @@ class ChatApp:
                         label="Indexed articles (click a row to pick it for removal)",
                     )
 
+            # answers search at once; only their model step queues (Answerer.line), so each
+            # waiting chat shows its place in line
             model_limits: dict[str, Any] = {
-                "concurrency_limit": s.model_concurrency, "concurrency_id": "model",
+                "concurrency_limit": ANSWERS_AT_ONCE, "concurrency_id": "answers",
                 "api_visibility": "undocumented",
             }
             inputs = [pending, turns, backend, model, k, source, date_from, date_to]
@@ -475,9 +480,9 @@ class ChatApp:
             table.select(self.pick_row, None, [pick], api_visibility="private")
             demo.load(self.refresh_corpus, None, corpus_out, api_visibility="private")
 
-            gr.api(self.ask, api_name="ask", concurrency_limit=s.model_concurrency,
-                   concurrency_id="model")
-        demo.queue(default_concurrency_limit=max(8, 2 * s.model_concurrency))
+            gr.api(self.ask, api_name="ask", concurrency_limit=ANSWERS_AT_ONCE,
+                   concurrency_id="answers")
+        demo.queue(default_concurrency_limit=ANSWERS_AT_ONCE)
         return demo
 
 
@@ -486,6 +491,10 @@ def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]
     value = evt.value
     text = value.get("text", "") if isinstance(value, dict) else str(value)
     return "", text, [*_messages(turns), {"role": "user", "content": esc(text)}]
+
+
+#: Questions searched and answered at once (their model steps still take turns).
+ANSWERS_AT_ONCE = 16
 
 
 def build_app(settings: Settings) -> gr.Blocks:
@@ -522,6 +531,15 @@ def ensure_index(settings: Settings, echo: Callable[[str], None] = print) -> Non
     echo("\n".join(report.lines()))
 
 
+def _warm(app: ChatApp) -> None:
+    """Load the answer model and read its instructions while the page opens."""
+    log = logging.getLogger(__name__)
+    try:
+        log.info("Answer model ready: %s", app.answerer.warm())
+    except Exception as exc:  # a model that cannot load says so again on the first question
+        log.warning("Could not prepare the answer model: %s", exc)
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="app.py", description="Chat with your news articles.")
     parser.add_argument("--host", help="address to listen on (QA_HOST, default 127.0.0.1)")
@@ -549,6 +567,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(2)
     app = ChatApp(settings)
     _ = app.answerer.retriever.embedder.model  # load the embedder before the first question
+    threading.Thread(target=_warm, args=(app,), name="warm-model", daemon=True).start()
     demo = app.build()
     print(f"Chat on http://{settings.host}:{settings.port} (backend: {settings.llm})", flush=True)
     launch(demo, settings)

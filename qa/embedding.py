@@ -129,18 +129,23 @@ class Embedder:
         finally:
             torch.set_num_threads(before)
 
-    def encode_passages(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-        return self._encode([self.passage_prefix + t for t in texts], progress)
+    def encode_passages(
+        self, texts: Sequence[str], progress: bool = False, batch_size: int | None = None
+    ) -> np.ndarray:
+        """`batch_size`: smaller for sentences of mixed length (less padding per batch)."""
+        return self._encode([self.passage_prefix + t for t in texts], progress, batch_size)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self._encode([self.query_prefix + text], False)[0]
 
-    def _encode(self, texts: list[str], progress: bool) -> np.ndarray:
+    def _encode(
+        self, texts: list[str], progress: bool, batch_size: int | None = None
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype="float32")
         vectors = self.model.encode(
             texts,
-            batch_size=self.batch_size,
+            batch_size=batch_size or self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,

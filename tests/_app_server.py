@@ -1,7 +1,8 @@
 """Start the chat app (`python app.py`) once per test process, on a free port.
 
 The subprocess builds a temporary index from data/articles on first run (the same path a
-fresh clone takes) and answers in quote-only mode (`QA_LLM=extractive`) to stay fast.
+fresh clone takes) and answers in quote-only mode (`QA_LLM=extractive`) to stay fast, unless
+a test asks for the embedded model (`app_server("llamacpp")`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class AppServer:
         return self.log_path.read_text(errors="replace")[-chars:]
 
 
-_server: AppServer | None = None
+_servers: dict[str, AppServer] = {}
 
 
 def free_port() -> int:
@@ -52,17 +53,18 @@ def _stop(server: AppServer, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def app_server() -> AppServer:
-    """The running app for this process (started on first use, stopped at exit)."""
-    global _server
-    if _server is not None and _server.proc.poll() is None:
-        return _server
+def app_server(llm: str = "extractive") -> AppServer:
+    """The running app answering with `llm`, for this process (started on first use,
+    stopped at exit)."""
+    running = _servers.get(llm)
+    if running is not None and running.proc.poll() is None:
+        return running
     workdir = Path(tempfile.mkdtemp(prefix="qa-chat-test-"))
     index_dir, log_path, port = workdir / "index", workdir / "app.log", free_port()
-    env = {**os.environ, "QA_LLM": "extractive", "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "QA_LLM": llm, "HF_HUB_OFFLINE": "1",
            "GRADIO_ANALYTICS_ENABLED": "False", "QA_ARTICLES_DIR": str(ROOT / "data/articles")}
     cmd = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
-           "--index-dir", str(index_dir), "--llm", "extractive", "--no-share"]
+           "--index-dir", str(index_dir), "--llm", llm, "--no-share"]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}/", index_dir, log_path, proc)
@@ -74,7 +76,7 @@ def app_server() -> AppServer:
         try:
             with urllib.request.urlopen(server.url + "gradio_api/info", timeout=5) as resp:
                 if resp.status == 200:
-                    _server = server
+                    _servers[llm] = server
                     return server
         except OSError:
             pass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,8 @@ def _missing_browser() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
+def browser() -> Iterator[Any]:
+    """One Chromium for the module (Playwright's sync API allows one per thread)."""
     missing = _missing_browser()
     if missing:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
@@ -49,14 +51,20 @@ def page() -> Iterator[Any]:
         pytest.skip(missing)
     from playwright.sync_api import sync_playwright
 
-    server = app_server()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 900})
-        tab.on("request", lambda req: REQUESTS.append(req.url))
-        tab.goto(server.url, wait_until="domcontentloaded")
-        yield tab
-        browser.close()
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
+    server = app_server()
+    tab = browser.new_page(viewport={"width": 1400, "height": 900})
+    tab.on("request", lambda req: REQUESTS.append(req.url))
+    tab.goto(server.url, wait_until="domcontentloaded")
+    yield tab
+    tab.close()
 
 
 def test_citation_chip_opens_highlighted_sentence(page: Any) -> None:
@@ -95,3 +103,44 @@ def test_empty_question_shows_message(page: Any) -> None:
     box.fill(" ")
     box.press("Enter")
     expect(page.locator(".qa-error").last).to_contain_text("question is empty", timeout=30_000)
+
+
+@pytest.mark.slow
+def test_second_chat_sees_its_place_in_line_while_the_model_answers_the_first(
+    browser: Any,
+) -> None:
+    """Two browser chats ask the embedded model at once: the later one says it is queued,
+    then both get their answers."""
+    from playwright.sync_api import expect
+
+    from qa.llm.select import embedded_ready
+    from qa.settings import Settings
+
+    if not embedded_ready(Settings(_env_file=None)):
+        pytest.skip("llama-cpp-python or the packaged GGUF missing")
+    server = app_server("llamacpp")
+    OUT.mkdir(exist_ok=True)
+    tabs = [browser.new_page(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    for tab in tabs:
+        tab.goto(server.url, wait_until="domcontentloaded")
+        expect(tab.get_by_placeholder("Ask a question", exact=False)).to_be_visible(
+            timeout=60_000)
+    questions = ["Was fordert Lawrow?", "Wie lange dauerte der Videogipfel?"]
+    for tab, question in zip(tabs, questions, strict=True):
+        box = tab.get_by_placeholder("Ask a question", exact=False)
+        box.fill(question)
+        box.press("Enter")
+    # whichever reaches the model second waits for the first and says so
+    queued = None
+    deadline = time.monotonic() + 60
+    while queued is None and time.monotonic() < deadline:
+        for tab in tabs:
+            if any("Queued: 1 answer ahead of yours" in t
+                   for t in tab.locator(".qa-status").all_inner_texts()):
+                queued = tab
+        time.sleep(0.05)
+    assert queued is not None, "no chat showed its place in line"
+    queued.screenshot(path=str(OUT / "browser-queued.png"))
+    for tab in tabs:
+        expect(tab.locator(".qa-answer a.qa-chip").last).to_be_visible(timeout=240_000)
+        tab.close()

@@ -15,6 +15,8 @@ from qa.evaluation.report import format_seconds, format_value, is_correct, iter_
 __all__ = ["compare_runs"]
 
 def _fmt(section: str, key: str, metric: dict[str, Any]) -> str:
+    if section == "latency" and key.startswith("prompt_tokens"):
+        return f"{float(metric['value']):.0f}" if metric.get("n") else "–"
     if section == "latency":
         return format_seconds(metric)
     return format_value(key, metric)
@@ -24,6 +26,8 @@ def _delta(section: str, key: str, a: dict[str, Any], b: dict[str, Any]) -> str:
     if not a.get("n") or not b.get("n"):
         return "–"
     d = float(b["value"]) - float(a["value"])
+    if section == "latency" and key.startswith("prompt_tokens"):
+        return f"{d:+.0f} tokens"
     if section == "latency":
         return f"{d * 1000:+.0f} ms" if abs(d) < 1 else f"{d:+.2f} s"
     if key in ("mrr@10", "f1"):

@@ -78,7 +78,9 @@ def is_correct(r: Record) -> bool | None:
 
 
 def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
-    stages: dict[str, list[float]] = {"retrieval_s": [], "first_token_s": [], "total_s": []}
+    stages: dict[str, list[float]] = {
+        "retrieval_s": [], "first_token_s": [], "total_s": [], "prompt_tokens": [],
+    }
     for r in results:
         if r.get("error"):
             continue
@@ -86,7 +88,7 @@ def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
         retrieval = t.get("retrieval_s", t.get("search_s"))
         if retrieval is not None:
             stages["retrieval_s"].append(float(retrieval))
-        for key in ("first_token_s", "total_s"):
+        for key in ("first_token_s", "total_s", "prompt_tokens"):
             if key in t:
                 stages[key].append(float(t[key]))
     return {
@@ -189,6 +191,7 @@ _LABELS = {
     "retrieval_s": "Retrieval",
     "first_token_s": "First token",
     "total_s": "Total",
+    "prompt_tokens": "Prompt tokens",
 }
 _PLAIN = {"mrr@10", "f1"}  # shown as a number, not a percentage
 
@@ -240,7 +243,8 @@ def metric_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[li
         tables.append(("Citations (answered answerable questions; n = citations or sentences)",
                        ["Metric", "Value", "n"], rows))
     rows = [
-        [_LABELS[k], format_seconds(v["p50"]), format_seconds(v["p95"]), str(v["p50"]["n"])]
+        [_LABELS[k], *(format_seconds(v[p]) if k.endswith("_s") else f"{v[p]['value']:.0f}"
+                       for p in ("p50", "p95")), str(v["p50"]["n"])]
         for k, v in summary["latency"].items() if v["p50"]["n"]
     ]
     tables.append(("Latency", ["Stage", "p50", "p95", "n"], rows))

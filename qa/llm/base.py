@@ -37,6 +37,10 @@ class LLM(Protocol):
         """Tokens `text` costs in this model's own tokenizer (may be an estimate for Ollama)."""
         ...
 
+    def warm(self, system: str) -> None:
+        """Prepare for prompts that start with `system` (e.g. cache it); may do nothing."""
+        ...
+
     def stream_chat(
         self, messages: list[Message], max_tokens: int, temperature: float = 0.0
     ) -> Iterator[str]:

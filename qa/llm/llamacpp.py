@@ -82,6 +82,12 @@ class LlamaCppLLM:
         """Exact count in the model's own tokenizer (no BOS, special tokens as text)."""
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def warm(self, system: str) -> None:
+        """Read `system` into the KV cache now: llama.cpp reuses a prompt's longest cached
+        prefix, so later questions with this system prompt only read their own part."""
+        for _ in self.stream_chat([Message("system", system), Message("user", ".")], 1):
+            pass
+
     def stream_chat(
         self, messages: list[Message], max_tokens: int, temperature: float = 0.0
     ) -> Iterator[str]:

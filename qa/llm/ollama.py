@@ -124,6 +124,9 @@ class OllamaLLM:
         return self._num_ctx
 
     # --- generation ----------------------------------------------------------------------
+    def warm(self, system: str) -> None:
+        """Nothing to do: the Ollama server keeps its own prompt cache between requests."""
+
     def stream_chat(
         self, messages: list[Message], max_tokens: int, temperature: float = 0.0
     ) -> Iterator[str]:

@@ -73,7 +73,7 @@ def article_header(hit: Hit, lang: str) -> str:
 
 
 def format_passage(number: int, text: str) -> str:
-    return f"[{number}]\n<<<\n{text}\n>>>"
+    return f"[{number}] {text}"
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,9 @@ def build_prompt(
     # the question after the passages, right before the cue: the model reads it last; the
     # system prompt comes first and is the same for every question, so llama.cpp reuses its
     # KV cache and only the passages and the question are read anew
-    user = f"{header}\n\n" + "\n\n".join(groups) + f"\n\n{label}: {question}\n{cue}"
+    # one fence around all passages (not one per passage: 6 tokens each, 0.3 s per answer)
+    user = (f"{header}\n<<<\n" + "\n\n".join(groups) + f"\n>>>\n\n{label}: {question}\n"
+            f"{cue}")
     tokens = count_tokens(system) + count_tokens(user) + _TEMPLATE_TOKENS
     return Prompt([Message("system", system), Message("user", user)], kept, lang, tokens)
 

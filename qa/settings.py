@@ -99,7 +99,13 @@ class Settings(BaseSettings):
     gguf: str = Field(
         PACKAGED_GGUF, description="GGUF file for the embedded backend, or a packaged name."
     )
-    llm_threads: int = Field(2, ge=1, description="llama.cpp generation threads.")
+    # measured (scripts/bench_threads.py, 1.5B, 300-token prompt): decoding is memory-bound,
+    # 19 tok/s on 1 or 2 threads idle, 20.7 vs 17.3 with the other core busy; reading the
+    # prompt scales, 93 vs 47 tok/s idle
+    llm_threads: int = Field(1, ge=1, description="llama.cpp threads while writing tokens.")
+    llm_batch_threads: int | None = Field(
+        None, ge=1, description="llama.cpp threads while reading the prompt; unset: all cores."
+    )
     llm_context: int = Field(4096, ge=512, description="Context window for the embedded model.")
     max_answer_tokens: int = Field(256, ge=16, description="Upper bound on generated tokens.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature (0 = deterministic).")

@@ -102,7 +102,7 @@ def test_prompt_has_one_header_per_article_and_numbers_in_reading_order(
     articles = {h.article_id for h in prompt.hits}
     assert user.count("Artikel: ") == len(articles)
     for n, hit in enumerate(prompt.hits, 1):
-        block = user.split(f"[{n}]\n<<<\n")[1]
+        block = user.split(f"[{n}] ")[1]
         assert block.startswith(hit.text)
     assert user.rstrip().endswith(f"Frage: {question}\nAntwort:")
     assert prompt.tokens > tokens(user)

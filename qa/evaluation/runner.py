@@ -383,6 +383,10 @@ def run_eval(
         llm, note = select_llm(settings, llm_choice or settings.llm)  # raises if unusable
         backend, model = (llm.name, llm.model) if llm else ("extractive", "quote-only")
         index_info["llm_note"] = note
+        if llm is not None:  # as the chat does at start: the first question is not special
+            from qa.prompting import system_prompt
+
+            llm.warm(system_prompt("de"))
     _ = retriever.embedder.model  # load before the first timing
 
     done = _load_checkpoint(checkpoint)

@@ -49,14 +49,16 @@ class LlamaCppLLM:
     name = "llamacpp"
 
     def __init__(
-        self, model_path: Path, n_ctx: int = 4096, n_threads: int = 2, model: str | None = None
+        self, model_path: Path, n_ctx: int = 4096, n_threads: int = 1, model: str | None = None,
+        n_threads_batch: int | None = None,
     ) -> None:
         llama_cpp = import_llama_cpp()
         self.path = Path(model_path)
         self.model = model or self.path.stem
         try:
             self._llama = llama_cpp.Llama(
-                model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+                model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads,
+                n_threads_batch=n_threads_batch or os.cpu_count() or 1, verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(
@@ -72,6 +74,7 @@ class LlamaCppLLM:
             path,
             n_ctx=settings.llm_context,
             n_threads=settings.llm_threads,
+            n_threads_batch=settings.llm_batch_threads,
             model=display_name(settings.gguf, path),
         )
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 EXTRACTIVE_NOTE = "extractive mode: answers quote the retrieved passages, no language model"
 
-_cache: dict[tuple[str, int, int], LlamaCppLLM] = {}
+_cache: dict[tuple[str, int, int, int | None], LlamaCppLLM] = {}
 _ollama_cache: dict[tuple[str, str, float], OllamaLLM] = {}
 _cache_lock = threading.Lock()
 
@@ -38,13 +38,15 @@ def ollama_llm(settings: Settings) -> OllamaLLM:
 def load_llamacpp(settings: Settings) -> LlamaCppLLM:
     """The embedded model for `settings`, loaded once per (path, context, threads)."""
     path = resolve_gguf(settings.gguf)
-    key = (str(path.resolve()), settings.llm_context, settings.llm_threads)
+    key = (str(path.resolve()), settings.llm_context, settings.llm_threads,
+           settings.llm_batch_threads)
     with _cache_lock:
         if key not in _cache:
             _cache[key] = LlamaCppLLM(
                 path,
                 n_ctx=settings.llm_context,
                 n_threads=settings.llm_threads,
+                n_threads_batch=settings.llm_batch_threads,
                 model=display_name(settings.gguf, path),
             )
         return _cache[key]

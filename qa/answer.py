@@ -1,8 +1,10 @@
 """The answer service: question (+ history) in, a checked, cited `Answer` out.
 
 Steps: condense a follow-up into a standalone query, retrieve, refuse early when the
-evidence is too thin, prompt the model, stream its tokens, then verify and repair every
-citation. The CLI, the chat and the evaluation all go through `Answerer.stream`.
+evidence is too thin, focus the passages on their best sentences (prompt length is the
+embedded model's latency), wait for the model's turn (reporting the place in line), prompt
+it, stream its tokens, then verify and repair every citation. The CLI, the chat and the
+evaluation all go through `Answerer.stream`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ Variants:
 
 Examples:
     python scripts/bench_latency.py                                   # sample set, both
+    python scripts/bench_latency.py --prompts-only                    # tokens only, fast
     python scripts/bench_latency.py --variants focused b300:prompt_budget_tokens=300 \\
         --testset ../shared/bench/xquad-de --corpus ../shared/bench/xquad-de/corpus --limit 40
 """
@@ -95,6 +96,31 @@ def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def prompt_tokens_only(variants: list[tuple[str, dict[str, str]]], testset: Path) -> None:
+    """Median prompt tokens per variant without generating (seconds instead of minutes)."""
+    import statistics
+
+    sys.path.insert(0, str(REPO))
+    from qa.answer import Answerer
+    from qa.evaluation.testset import load_testset
+    from qa.llm.select import load_llamacpp
+    from qa.prompting import heuristic_condense
+    from qa.settings import Settings
+
+    cases = [c for c in load_testset(testset) if not c.unanswerable]
+    print("| Variant | Prompt tokens p50 | n |\n|---|---|---|")
+    for name, overrides in variants:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        answerer, llm = Answerer(settings), load_llamacpp(settings)
+        counts = []
+        for case in cases:
+            query = heuristic_condense(case.question, case.history) if case.history \
+                else case.question
+            hits = answerer.retriever.search(query, settings.context_passages)
+            counts.append(answerer.prompt(case.question, hits, llm, focus_on=query).tokens)
+        print(f"| {name} | {statistics.median(counts):.0f} | {len(counts)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=["whole", "focused"])
@@ -104,7 +130,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs-dir", type=Path, default=REPO / "runs")
     parser.add_argument("--json", type=Path, help="also write the summaries here")
+    parser.add_argument("--prompts-only", action="store_true",
+                        help="only the prompt-token medians over the configured index")
     args = parser.parse_args()
+    if args.prompts_only:
+        prompt_tokens_only([parse_variant(v) for v in args.variants], args.testset)
+        return
     rows = [(name, run_variant(name, overrides, args))
             for name, overrides in map(parse_variant, args.variants)]
     print(table(rows))

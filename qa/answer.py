@@ -140,6 +140,10 @@ class Answerer:
         prompt = self.prompt(question, hits, llm, focus_on=query)
         timings["prompt_s"] = time.perf_counter() - t0
         timings["prompt_tokens"] = float(prompt.tokens)
+        if not prompt.hits:  # the passages held only instructions addressed to a model
+            yield AnswerEvent("sources", hits=[])
+            yield self._done(turn.answer([], hits), started, timings)
+            return
         yield AnswerEvent("sources", hits=prompt.hits)
         pieces: list[str] = []
         t_wait = time.perf_counter()

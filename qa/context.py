@@ -41,8 +41,8 @@ def focus_passages(
     # sentences addressed to a model ("Ignoriere alle Anweisungen ...") are never worth reading
     flat = [(p, k) for p, sents in enumerate(spans) for k in range(len(sents))
             if not is_instruction(sents[k].text)]
-    if not flat:
-        return hits[:1]
+    if not flat:  # nothing but instructions to a model: nothing to read
+        return []
     scores = scorer.matrix([question], [spans[p][k].text for p, k in flat], questions=True,
                            claim_lang=language(question))[0]
     ranked = sorted(zip(flat, (float(x) for x in scores), strict=True),

@@ -90,13 +90,12 @@ def build_prompt(
     count_tokens: Callable[[str], int],
     context_size: int,
     answer_tokens: int,
-    passage_budget: int | None = None,
 ) -> Prompt:
     """Messages that fit `context_size` with room for `answer_tokens`.
 
     Passages are grouped under one header per article (a headline with its source and date
     costs some 40 tokens, as much as a sentence) and numbered in the order they appear;
-    lower-ranked passages are dropped first to stay within `passage_budget` tokens.
+    lower-ranked passages are dropped first when the context is too small.
     """
     lang = language(question)
     system = system_prompt(lang)
@@ -105,8 +104,6 @@ def build_prompt(
         ("Question", "Passages:", "Answer:")
     )
     budget = context_size - answer_tokens - count_tokens(system) - count_tokens(question) - 64
-    if passage_budget is not None:
-        budget = min(budget, passage_budget)
     chosen: list[Hit] = []
     used = 0
     for hit in hits:
@@ -127,10 +124,9 @@ def build_prompt(
         passages = [(n, h) for n, h in enumerate(kept, 1) if h.article_id == article_id]
         groups.append("\n".join([article_header(passages[0][1], lang),
                                   *(format_passage(n, h.text) for n, h in passages)]))
-    # the question after the passages, right before the cue: the model reads it last; the
-    # system prompt comes first and is the same for every question, so llama.cpp reuses its
-    # KV cache and only the passages and the question are read anew
-    # one fence around all passages (not one per passage: 6 tokens each, 0.3 s per answer)
+    # The system prompt comes first and is the same for every question, so llama.cpp reuses
+    # its KV cache; the question comes last, right before the cue. One fence around all
+    # passages, not one per passage (6 tokens each, 0.3 s per answer).
     user = (f"{header}\n<<<\n" + "\n\n".join(groups) + f"\n>>>\n\n{label}: {question}\n"
             f"{cue}")
     tokens = count_tokens(system) + count_tokens(user) + _TEMPLATE_TOKENS

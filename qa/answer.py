@@ -32,7 +32,7 @@ from qa.prompting import (
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit
 from qa.settings import Settings
-from qa.support import SupportScorer
+from qa.support import SupportScorer, content_stems
 
 
 @dataclass
@@ -207,16 +207,29 @@ class Answerer:
             quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
             notice = "The model only cited passages; showing what they say." if quotes else None
             return turn.answer(quotes if cited else [], hits, notice=notice)
-        sentences = self.verifier.verify(parsed, hits, turn.lang)
-        if any(s.verified for s in sentences):
-            return turn.answer(sentences, hits)
+        sentences = self.verifier.verify(parsed, hits, turn.lang, turn.query)
+        # only what a passage states is shown; sentences making no claim of their own
+        # ("Laut den Artikeln:") go with the rest
+        kept = [s for s in sentences if s.verified]
+        left_out = [s for s in sentences if not s.verified and len(content_stems(s.text)) >= 2]
+        if kept:
+            answer = turn.answer(kept, hits)
+            if left_out:
+                n = len(left_out)
+                answer.notice = (f"{n} sentence{'s' * (n != 1)} of the model's answer left out: "
+                                 f"no passage states {'them' if n != 1 else 'it'}.")
+            answer.left_out = left_out
+            return answer
         notice = "The model's answer was not supported by the passages"
         if self.settings.on_unsupported == "extractive":
             quoted = self._extractive(turn, hits)
             if not quoted.refused:
                 quoted.notice = f"{notice}; showing quoted passages instead."
+                quoted.left_out = left_out
                 return quoted
-        return turn.answer([], hits, notice=f"{notice}.")
+        answer = turn.answer([], hits, notice=f"{notice}.")
+        answer.left_out = left_out
+        return answer
 
     def _extractive(self, turn: _Turn, hits: list[Hit]) -> Answer:
         answer = turn.answer(extract_answer(turn.question, hits, self.scorer), hits)

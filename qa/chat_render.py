@@ -101,7 +101,8 @@ def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
         else:
             key = cite_key(number, hit)
             snippet = hit.text[:220].replace("\n", " ") + ("…" if len(hit.text) > 220 else "")
-            label = "not cited · " if answer is not None else ""
+            label = "" if answer is None else (
+                "related, not an answer · " if answer.refused else "not cited · ")
             body = f'<div class="qa-card-snippet">{label}{esc(snippet)}</div>'
         cards.append(
             f'<div class="qa-card{" qa-cited" if cited else ""}">'

@@ -13,13 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from qa.chunking import split_sentences
+from qa.claim_check import FittedCheck, check_matrix, fitted_check, resolve_pronoun
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
     SupportScorer,
     content_stems,
     numbers,
     passage_sentences,
+    same_language,
     stated_numbers,
 )
 
@@ -76,55 +80,77 @@ def split_answer(text: str, n_passages: int) -> list[ParsedSentence]:
 
 
 class CitationVerifier:
-    """Scores answer sentences against the passages and decides each citation's fate."""
+    """Scores answer sentences against the passages and decides each citation's fate.
 
-    def __init__(self, scorer: SupportScorer, threshold: float) -> None:
+    With a fitted claim check for the embedding model (`qa/claim_check.py`) a sentence's score
+    is P(the passage sentence states it) and `check.threshold` decides; otherwise, and across
+    languages, the support score and `threshold` do.
+    """
+
+    def __init__(self, scorer: SupportScorer, threshold: float,
+                 check: FittedCheck | None = None) -> None:
         self.scorer = scorer
         self.threshold = threshold
+        self.check = check if check is not None else fitted_check(
+            scorer.embedder.name if scorer.embedder is not None else None)
 
     def verify(
-        self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None
+        self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None,
+        question: str = "",
     ) -> list[AnswerSentence]:
-        """`lang`: the answer's language (that of the question), when known."""
+        """`lang`: the answer's language (that of the question), when known; `question`: what
+        the answer replies to (a short reply means nothing without it)."""
         spans = [passage_sentences(h.text) for h in hits]
         flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
-        support = self.scorer.matrix([s.text for s in sentences], [s.text for _, s in flat],
-                                     claim_lang=lang)
+        claims, texts = [s.text for s in sentences], [s.text for _, s in flat]
+        support = self.scorer.matrix(claims, texts, claim_lang=lang)
         # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
-        window_numbers = [
-            stated_numbers(" ".join([hits[p].title,
-                                     *(x.text for x in spans[p][max(0, k - 1): k + 2])]))
-            for p, sents in enumerate(spans) for k in range(len(sents))
-        ]
+        windows = [" ".join([hits[p].title, *(x.text for x in spans[p][max(0, k - 1): k + 2])])
+                   for p, sents in enumerate(spans) for k in range(len(sents))]
+        window_numbers = [stated_numbers(w) for w in windows]
+        limits = np.full(support.shape, self.threshold, dtype="float32")
+        if self.check is not None and claims and texts:
+            same = same_language(claims, texts, lang)
+            asked = (self.scorer.matrix([question], texts, questions=True, claim_lang=lang)[0]
+                     if question else np.zeros(len(texts), dtype="float32"))
+            # "Er forderte X." after "Rjabkow sagte Y." must be stated about Rjabkow
+            resolved = [resolve_pronoun(c, claims[i - 1] if i else None)
+                        for i, c in enumerate(claims)]
+            titles = [hits[p].title for p, _ in flat]
+            support = check_matrix(self.check, resolved, question, support, texts, windows,
+                                   titles, same, asked)
+            limits[same] = self.check.threshold
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
-            # best supporting sentence per passage
+            # best supporting sentence per passage, by its margin over the pass mark
             best: dict[int, tuple[float, int]] = {}
             stated = numbers(sentence.text)
             for j, (p, _) in enumerate(flat):
-                score = float(support[i, j])
+                score = float(support[i, j] - limits[i, j])
                 if not stated <= window_numbers[j]:
-                    score = 0.0
+                    score = -1.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
             if len(content_stems(sentence.text)) < 2:
                 # connective text ("Laut den Artikeln:") makes no claim to check
                 out.append(AnswerSentence(sentence.text, [], verified=False, support=0.0))
                 continue
-            cited_ok = [n for n in sentence.cited if best.get(n - 1, (0.0, 0))[0] >= self.threshold]
+            cited_ok = [n for n in sentence.cited if best.get(n - 1, (-1.0, 0))[0] >= 0]
             repaired = False
             if not cited_ok:
                 ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
-                if ranked and ranked[0][1][0] >= self.threshold:
+                if ranked and ranked[0][1][0] >= 0:
                     cited_ok = [ranked[0][0] + 1]
                     repaired = bool(sentence.cited)  # moved from a wrong citation
-            citations = [self._citation(n, hits[n - 1], flat[best[n - 1][1]][1], best[n - 1][0])
+            score_of = {p: max(0.0, float(support[i, j])) if m > -1.0 else 0.0
+                        for p, (m, j) in best.items()}
+            citations = [self._citation(n, hits[n - 1], flat[best[n - 1][1]][1], score_of[n - 1])
                          for n in cited_ok]
-            top = max((score for score, _ in best.values()), default=0.0)
             out.append(AnswerSentence(
                 sentence.text, citations, verified=bool(citations), repaired=repaired,
-                support=max((c.support for c in citations), default=top),
+                support=max((c.support for c in citations),
+                            default=max(score_of.values(), default=0.0)),
             ))
         return out
 

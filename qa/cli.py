@@ -103,9 +103,12 @@ def print_sources(answer: Any) -> None:
         print(f"[{number}] {hit.title}" + (f" ({meta})" if meta else ""))
         for quote in cited[number]:
             print(f'    "{quote}"')
-    unverified = [s.text for s in answer.sentences if not s.verified]
-    for text in unverified:
-        print(f"(unverified: no passage supports \"{text}\")")
+    for sentence in answer.left_out:
+        print(f"(left out: no passage states \"{sentence.text}\")")
+    if answer.refused and answer.sources:
+        print("Related, not an answer:")
+        for number, hit in enumerate(answer.sources[:3], start=1):
+            print(f"[{number}] {hit.title}: {hit.text[:160].strip()}…")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

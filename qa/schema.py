@@ -97,6 +97,8 @@ class Answer:
     search_query: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # retrieval_s, first_token_s, total_s
     notice: str | None = None  # e.g. why the answer fell back to quoting
+    #: the model's sentences no passage states: not shown as the answer, kept for the record
+    left_out: list[AnswerSentence] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -88,17 +88,27 @@ def lexical_support(claim: str, evidence: str) -> float:
     claim_terms = content_stems(claim)
     if not claim_terms:
         return 0.0
-    evidence_terms = set(analyze(evidence))
-    long_terms = [t for t in evidence_terms if len(t) > 5]
+    terms = EvidenceTerms(evidence)
     total = found = 0.0
     for term in set(claim_terms):
         weight = 2.0 if term.isdigit() else 1.0
         total += weight
-        if term in evidence_terms or (
-            len(term) >= 4 and not term.isdigit() and any(term in t for t in long_terms)
-        ):
+        if terms.has(term):
             found += weight
     return found / total
+
+
+class EvidenceTerms:
+    """The stems of an evidence text, for "is this claim word there?" with compounds."""
+
+    def __init__(self, evidence: str) -> None:
+        self.terms = set(analyze(evidence))
+        self.long = [t for t in self.terms if len(t) > 5]
+
+    def has(self, term: str) -> bool:
+        return term in self.terms or (
+            len(term) >= 4 and not term.isdigit() and any(term in t for t in self.long)
+        )
 
 
 # "100.000", "100 000", "1,000" are one number; "2,5" and "2.5" are the same decimal.
@@ -221,10 +231,18 @@ class SupportScorer:
         else:
             left = self.embedder.encode_passages(list(claims))
         cos = left @ self._passage_vectors(sentences).T
-        claim_langs = [claim_lang or language(c) for c in claims]
-        sentence_langs = [language(s) for s in sentences]
-        same = np.array([[c == s for s in sentence_langs] for c in claim_langs])
+        same = same_language(claims, sentences, claim_lang)
         return combine(out, cos, same, self.calibration if questions else self.claims)
+
+
+def same_language(
+    claims: Sequence[str], sentences: Sequence[str], claim_lang: str | None = None
+) -> np.ndarray:
+    """same[i, j]: claim i and sentence j are in one language (words can match)."""
+    claim_langs = [claim_lang or language(c) for c in claims]
+    sentence_langs = [language(s) for s in sentences]
+    return np.array([[c == s for s in sentence_langs] for c in claim_langs], dtype=bool).reshape(
+        len(claims), len(sentences))
 
 
 def combine(lexical: np.ndarray, cos: np.ndarray, same: np.ndarray, cal: Calibration) -> np.ndarray:

@@ -38,6 +38,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import bench_retrieval as br  # noqa: E402
 import numpy as np  # noqa: E402
 
+from qa.evaluation.logistic import fit_logistic  # noqa: E402
+
 SETS = ("germanquad", "xquad-de", "xquad-en")
 
 
@@ -57,24 +59,6 @@ def parse_args() -> argparse.Namespace:
 
 def half(qid: str) -> str:
     return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Newton's method on the L2-regularised log loss (features standardised inside)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-9
-    z = np.hstack([(x - mu) / sd, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-z @ w))
-        grad = z.T @ (p - y) + l2 * np.r_[w[:-1], 0]
-        hess = (z * (p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    weights = w[:-1] / sd
-    bias = float(w[-1] - (w[:-1] * mu / sd).sum())
-    return weights, bias
 
 
 def rates(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:

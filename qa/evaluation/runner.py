@@ -79,7 +79,7 @@ class CitationRecord:
     end: int
     quote: str
     support: float
-    verified: bool  # the verifier's verdict (sentence verified, support >= threshold)
+    verified: bool  # the verifier's verdict (a citation is only kept when it passed)
     gold: bool  # the cited passage overlaps the case's gold context
 
 
@@ -90,6 +90,7 @@ class SentenceRecord:
     repaired: bool
     support: float
     citations: list[CitationRecord] = field(default_factory=list)
+    left_out: bool = False  # the model wrote it, no passage states it: not shown
 
 
 @dataclass
@@ -191,7 +192,7 @@ def _gold(hit: Hit, case: TestCase) -> bool:
 
 
 def _record_answer(
-    result: QuestionResult, answer: Answer, case: TestCase, threshold: float
+    result: QuestionResult, answer: Answer, case: TestCase
 ) -> None:
     result.answered = True
     result.answer = answer.text
@@ -214,13 +215,15 @@ def _record_answer(
                 number=c.number, doc=_doc(answer.sources[c.number - 1]) if ok else "",
                 chunk_id=c.chunk_id, start=c.start, end=c.end, quote=c.quote,
                 support=round(c.support, 4),
-                verified=sentence.verified and c.support >= threshold,
+                verified=sentence.verified,
                 gold=gold[c.number - 1] if ok else False,
             ))
         result.sentences.append(SentenceRecord(
             sentence.text, sentence.verified, sentence.repaired, round(sentence.support, 4),
             citations,
         ))
+    result.sentences += [SentenceRecord(s.text, False, False, round(s.support, 4), [], True)
+                         for s in answer.left_out]
     if not case.unanswerable:
         text = "" if answer.refused else answer.text
         result.contains = contains_answer(text, case.answers)
@@ -290,7 +293,7 @@ def _evaluate_case(
         if answerer is not None:
             answer = answerer.ask(case.question, history=case.history or None,
                                   llm_choice=llm_choice)
-            _record_answer(result, answer, case, settings.support_threshold)
+            _record_answer(result, answer, case)
     except Exception as exc:  # one bad question must not end the run
         result.error = f"{type(exc).__name__}: {exc}"
     return result

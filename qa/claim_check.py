@@ -1,0 +1,270 @@
+"""Does this passage sentence state the claim? A fitted check, not word overlap alone.
+
+Word overlap lets "Der russische Verteidigungsminister ist Olexij Resnikow" pass against "der
+ukrainische Verteidigungsminister Olexij Resnikow": all but one word match. What tells them
+apart is the one claim word the sentence lacks, so the check counts the claim's key words (names,
+nouns, numbers, nationalities) missing from the supporting sentence itself and from the
+sentence with its neighbours (a pronoun's name is one sentence up), and a nationality or role
+given differently next to the same word ("ukrainische Verteidigungsminister"); a short
+reply ("Die Antwort ist 120.000.") means nothing without its question, so for short claims the
+question's names and numbers must be in the sentence's neighbourhood too. These and the
+support score are combined by a logistic model fitted on a claim set built from the bench
+(`scripts/fit_claims.py`, `qa/evaluation/claimset.py`) and stored per embedding model in
+`qa/data/claim_check.json`; across languages, and for a model with no fitted entry, the
+support score and its threshold decide as before.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.bm25 import analyze
+from qa.support import STOP_STEMS, EvidenceTerms
+
+CLAIM_CHECK_FILE = Path(__file__).parent / "data" / "claim_check.json"
+FEATURES = ("support", "missing_sentence", "missing_window", "attribute_conflict", "short",
+            "short_support", "short_new", "short_question_missing", "short_question_support",
+            "short_question_gap")
+#: Words of a reply's frame, not of its claim ("Laut dem Artikel ...", "Die Antwort ist ...").
+FRAMING = set(analyze(
+    "antwort antworten lautet laut text texten artikel artikeln passage passagen quelle quellen "
+    "angaben angabe zufolge heißt gilt genannt steht beschrieben erwähnt "
+    "answer according article articles text passage passages source sources states says"
+))
+#: Words of one kind a model confuses (the claim check looks for conflicts, the claim set
+#: swaps them) ("russische" for "ukrainische"); endings are kept.
+NATIONALITIES = (
+    "deutsch", "russisch", "ukrainisch", "amerikanisch", "französisch", "britisch", "englisch",
+    "italienisch", "spanisch", "polnisch", "chinesisch", "japanisch", "österreichisch",
+    "schweizerisch", "türkisch", "griechisch", "römisch", "niederländisch", "schwedisch",
+    "europäisch", "sowjetisch", "preußisch", "bayerisch", "katholisch", "evangelisch",
+)
+ROLES = (
+    "Präsident", "Minister", "Kanzler", "König", "Kaiser", "Papst", "Bischof", "Bürgermeister",
+    "Direktor", "Professor", "General", "Botschafter", "Außenminister", "Verteidigungsminister",
+    "Premierminister", "Ministerpräsident", "Gouverneur", "Senator", "Abgeordnete", "Sprecher",
+    "Vorsitzende", "Gründer", "Herzog", "Fürst", "Graf",
+)
+#: A claim with at most this many content words is elliptic: its question says what it is about.
+SHORT_CLAIM = 3
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Term:
+    stem: str
+    key: bool  # a name, noun, number or nationality: what a wrong claim gets wrong
+
+
+def claim_terms(text: str) -> list[Term]:
+    """The claim's content stems (no stop or framing words), each once, marked key or not.
+
+    Key words are capitalised words, numbers and nationality adjectives. The rest (verbs,
+    most adjectives) is what a model rewords ("dauerte" for "hatten gesprochen"): those are
+    left to the support score.
+    """
+    out: dict[str, Term] = {}
+    for word in _WORD.findall(text):
+        key = word[:1].isupper() or word.isdigit() or word.lower().startswith(NATIONALITIES)
+        for stem in analyze(word):
+            if stem in STOP_STEMS or stem in FRAMING or len(stem) < 2 or stem in out:
+                continue
+            out[stem] = Term(stem, key)
+    return list(out.values())
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's names and numbers: capitalised words after the first, and digits."""
+    words = _WORD.findall(question)
+    keep = [w for i, w in enumerate(words) if w.isdigit() or (i > 0 and w[:1].isupper())]
+    return [t.stem for t in claim_terms(" ".join(keep))]
+
+
+_ROLE_ENDINGS = tuple(r.lower() for r in ROLES)
+
+
+def _attribute(word: str) -> tuple[str, str] | None:
+    """("nationality", stem) for "russischen", ("role", word) for "Außenminister", else None."""
+    lower = word.lower()
+    for stem in NATIONALITIES:
+        if lower.startswith(stem):
+            return "nationality", stem
+    if word[:1].isupper() and lower.endswith(_ROLE_ENDINGS):
+        return "role", analyze(lower)[0]
+    return None
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """A text's words, their stems and which of them are nationality or role words."""
+
+    stems: tuple[str, ...]
+    attributes: tuple[tuple[str, str] | None, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Tokens:
+        words = _WORD.findall(text)
+        return cls(tuple((analyze(w) or [w.lower()])[0] for w in words),
+                   tuple(_attribute(w) for w in words))
+
+    def modified(self) -> list[tuple[str, str, str]]:
+        """(kind, value, head): "russische Verteidigungsminister" -> the minister is Russian."""
+        return [(a[0], a[1], self.stems[k + 1]) for k, a in enumerate(self.attributes[:-1])
+                if a is not None and self.stems[k + 1] not in STOP_STEMS
+                and (a[0] == "nationality" or self.attributes[k + 1] is None)]
+
+    def conflicts(self, modified: list[tuple[str, str, str]]) -> int:
+        """How many of a claim's attributes this text gives differently, next to the same head
+        ("der ukrainische Verteidigungsminister" against "der russische ...")."""
+        count = 0
+        for kind, value, head in modified:
+            for m, stem in enumerate(self.stems):
+                if stem != head:
+                    continue
+                near = [a for a in self.attributes[max(0, m - 2): m] if a and a[0] == kind]
+                if near and all(v != value for _, v in near):
+                    count += 1
+                    break
+        return count
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A passage sentence as the check reads it: its words, and its neighbourhood's."""
+
+    sentence: EvidenceTerms
+    window: EvidenceTerms
+    tokens: Tokens
+
+    @classmethod
+    def of(cls, sentence: str, window: str, title: str = "") -> Evidence:
+        """Every sentence of an article speaks under its headline: "Der Videogipfel dauerte gut
+        zwei Stunden" is stated by "Putin und Biden hatten gut zwei Stunden gesprochen" in an
+        article headed "Videogipfel: ...", so the title's words count as the sentence's."""
+        return cls(EvidenceTerms(f"{title} {sentence}"), EvidenceTerms(window),
+                   Tokens.of(sentence))
+
+
+@dataclass(frozen=True)
+class ParsedClaim:
+    terms: tuple[Term, ...]
+    modified: tuple[tuple[str, str, str], ...]
+
+    @classmethod
+    def of(cls, text: str) -> ParsedClaim:
+        return cls(tuple(claim_terms(text)), tuple(Tokens.of(text).modified()))
+
+
+_PRONOUN = re.compile(r"^(?:Er|Sie|He|She)\b")
+
+
+def resolve_pronoun(claim: str, previous: str | None) -> str:
+    """"Er forderte X." after "Rjabkow beschrieb Y." is checked as "Rjabkow forderte X.":
+    the sentence stating X must be about the same person (the first capitalised content word
+    of the previous answer sentence stands in for the pronoun)."""
+    if previous is None or not _PRONOUN.match(claim):
+        return claim
+    subject = next((w for w in _WORD.findall(previous) if w[:1].isupper()
+                    and analyze(w) and analyze(w)[0] not in STOP_STEMS), None)
+    return _PRONOUN.sub(subject, claim, count=1) if subject else claim
+
+
+def pair_features(
+    claim: ParsedClaim, question: Sequence[str], support: float, evidence: Evidence,
+    question_support: float = 0.0, question_gap: float = 0.0,
+) -> dict[str, float]:
+    """The check's inputs for one claim against one passage sentence (and its window).
+
+    `question`: the question's names and numbers (`question_terms`); `question_support`: how
+    well the sentence answers the question (the quote picker's score); `question_gap`: how far
+    it stays behind the passages' best sentence for the question. The question counts only for
+    short claims, whose meaning is the question's.
+    """
+    key = [t for t in claim.terms if t.key]
+    short = float(len(claim.terms) <= SHORT_CLAIM)
+    asked = set(question)
+    return {
+        "support": support,
+        "missing_sentence": float(sum(not evidence.sentence.has(t.stem) for t in key)),
+        "missing_window": float(sum(not evidence.window.has(t.stem) for t in key)),
+        "attribute_conflict": float(evidence.tokens.conflicts(list(claim.modified))),
+        "short": short,
+        "short_support": short * support,
+        # a reply that only repeats the question's names ("Es ist Alaska.") answers nothing
+        "short_new": short * sum(t.stem not in asked for t in claim.terms),
+        "short_question_missing": short * sum(not evidence.sentence.has(q) for q in question),
+        "short_question_support": short * question_support,
+        "short_question_gap": short * question_gap,
+    }
+
+
+@dataclass(frozen=True)
+class FittedCheck:
+    """A logistic model over `FEATURES`; a claim is stated when P >= threshold."""
+
+    embed_model: str
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.bias + sum(w * values[f] for w, f in zip(self.weights, FEATURES, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+@lru_cache(maxsize=4)
+def _load(path: Path) -> dict[str, FittedCheck]:
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    out = {}
+    for model, entry in data.items():
+        if tuple(entry["features"]) != FEATURES:
+            raise ValueError(f"{path} was fitted on features {entry['features']}, not {FEATURES}")
+        out[model] = FittedCheck(model, tuple(entry["weights"]), entry["bias"],
+                                 entry["threshold"])
+    return out
+
+
+def fitted_check(embed_model: str | None, path: Path = CLAIM_CHECK_FILE) -> FittedCheck | None:
+    return _load(path).get(embed_model) if embed_model else None
+
+
+def check_matrix(
+    check: FittedCheck,
+    claims: Sequence[str],
+    question: str,
+    support: np.ndarray,
+    sentences: Sequence[str],
+    windows: Sequence[str],
+    titles: Sequence[str],
+    same_language: np.ndarray,
+    question_support: np.ndarray,
+) -> np.ndarray:
+    """P(stated)[i, j] of claim i by sentence j (whose neighbourhood is windows[j], under the
+    headline titles[j]).
+
+    `question_support[j]`: the question's support by sentence j. Pairs across languages keep
+    their support score: word counts mean nothing there.
+    """
+    best_for_question = float(question_support.max()) if len(question_support) else 0.0
+    parsed = [ParsedClaim.of(c) for c in claims]
+    asked = question_terms(question) if question else []
+    evidence = [Evidence.of(s, w, t) for s, w, t in zip(sentences, windows, titles, strict=True)]
+    out = support.astype("float32").copy()
+    for i, claim in enumerate(parsed):
+        for j, ev in enumerate(evidence):
+            if same_language[i, j]:
+                values = pair_features(claim, asked, float(support[i, j]), ev,
+                                       float(question_support[j]),
+                                       best_for_question - float(question_support[j]))
+                out[i, j] = check.probability(values)
+    return out

@@ -1,0 +1,211 @@
+"""A claim-verification test set built from bench questions, with no hand labels.
+
+Each usable question gives its gold paragraph (the evidence) and the sentence holding the
+answer. True claims are that sentence, a fragment of it around the answer, the sentence
+behind a framing phrase, and the bare answer as a short reply to the question. False claims
+change exactly one thing a small model gets wrong: the answer span, a name, a number or a
+nationality/role word swapped for another of the same kind that the paragraph does not hold,
+and the answer swapped for a span of the same kind from *another sentence of the same
+paragraph* (every word is then in the evidence, just not in one sentence: the
+Rjabkow/Lawrow case), also as a short reply (the "120.000 Soldaten" case).
+
+Choices are deterministic (a hash of the question id), so the set is the same on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from qa.bm25 import analyze
+from qa.chunking import split_sentences
+from qa.claim_check import NATIONALITIES, ROLES
+from qa.support import EvidenceTerms
+
+TRUE_KINDS = ("sentence", "fragment", "framed", "short")
+FALSE_KINDS = ("answer_swap", "name_swap", "number_swap", "attribute_swap", "in_passage",
+               "short_in_passage", "short_swap")
+
+_FRAMES = ("Laut dem Artikel gilt: {s}", "Im Text heißt es: {s}", "Den Angaben zufolge: {s}")
+_SHORT = ("{a}.", "Die Antwort ist {a}.", "Es ist {a}.", "Die Antwort lautet: {a}.")
+_WORD = re.compile(r"\w[\w\-]*", re.UNICODE)
+_NUMBER = re.compile(r"\b\d[\d.,]*\d\b|\b\d\b")
+_NAME = re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b")
+
+
+@dataclass(frozen=True)
+class Claim:
+    qid: str
+    set: str
+    kind: str
+    label: int  # 1: the evidence states it; 0: it does not
+    claim: str
+    question: str
+    evidence: str  # the gold paragraph
+    title: str
+
+
+def _pick(seq: Sequence[str], key: str) -> str | None:
+    if not seq:
+        return None
+    return seq[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(seq)]
+
+
+def answer_kind(text: str) -> str:
+    if any(c.isdigit() for c in text):
+        return "number"
+    return "name" if text[:1].isupper() else "phrase"
+
+
+def _absent(candidate: str, evidence: str) -> bool:
+    return candidate.casefold() not in evidence.casefold()
+
+
+def _replace_once(text: str, old: str, new: str) -> str | None:
+    match = re.search(rf"(?<!\w){re.escape(old)}(?!\w)", text)
+    if not match:
+        return None
+    return text[: match.start()] + new + text[match.end():]
+
+
+def answer_sentence(context: str, start: int, answer: str) -> tuple[str, int] | None:
+    """The sentence of `context` holding the answer, and the answer's offset in it."""
+    if context[start: start + len(answer)] != answer:
+        found = context.find(answer)
+        if found < 0:
+            return None
+        start = found
+    for s, e in split_sentences(context):
+        if s <= start and start + len(answer) <= e:
+            return context[s:e], start - s
+    return None
+
+
+def _fragment(sentence: str, offset: int, answer: str, words: int = 5) -> str:
+    before = sentence[:offset].split()[-words:]
+    after = sentence[offset + len(answer):].split()[:words]
+    text = " ".join([*before, answer, *after]).strip(" ,;:")
+    text = text.rstrip(".!?") + "."
+    return text[:1].upper() + text[1:]
+
+
+def _swap_word(sentence: str, words: Iterable[str], evidence: str, key: str,
+               case: bool) -> str | None:
+    """Replace one word of `sentence` starting with a listed stem by another listed stem,
+    keeping the ending ("russischen" -> "ukrainischen"), when the evidence lacks the result."""
+    words = list(words)
+    tokens = _WORD.findall(sentence)
+    for k, token in enumerate(tokens):
+        for stem in words:
+            if token.startswith(stem) if case else token.lower().startswith(stem):
+                ending = token[len(stem):]
+                after = f" {tokens[k + 1]}" if k + 1 < len(tokens) else ""
+                # the new word may occur elsewhere in the evidence, not in this phrase
+                others = [w for w in words if w != stem and _absent(w + ending + after, evidence)]
+                present = [w for w in others if not _absent(w, evidence)]
+                new = _pick(present, key + token) or _pick(others, key + token)
+                if new is None:
+                    continue
+                if not case and token[:1].isupper():
+                    new = new[:1].upper() + new[1:]
+                return _replace_once(sentence, token, new + ending)
+    return None
+
+
+def claims_for(
+    q: dict, qset: str, pools: dict[str, list[str]], names: list[str]
+) -> list[Claim]:
+    """The true and false claims of one bench question (none when it does not fit)."""
+    context, answer = q["context"], q["answers"][0]
+    located = answer_sentence(context, (q.get("answer_starts") or [0])[0], answer)
+    if located is None:
+        return []
+    sentence, offset = located
+    n_words = len(sentence.split())
+    if n_words > 60 or len(answer.split()) > max(6, n_words // 2):
+        return []  # long answers are most of their sentence: nothing to swap around
+    key, question = q["id"], q["question"]
+    out: list[tuple[str, str]] = [
+        ("sentence", sentence),
+        ("fragment", _fragment(sentence, offset, answer)),
+        ("framed", (_pick(_FRAMES, key) or "{s}").format(s=sentence)),
+        ("short", (_pick(_SHORT, key) or "{a}").format(a=answer)),
+    ]
+    head, tail = sentence[:offset], sentence[offset + len(answer):]
+
+    kind = answer_kind(answer)
+    swaps = [a for a in pools.get(kind, []) if _absent(a, context)
+             and abs(len(a.split()) - len(answer.split())) <= 1]
+    other = _pick(swaps, key + "answer")
+    if other:
+        out.append(("answer_swap", head + other + tail))
+        out.append(("short_swap", (_pick(_SHORT, key + "s") or "{a}").format(a=other)))
+
+    in_sentence = EvidenceTerms(sentence)
+    answer_names = set(_NAME.findall(answer))
+    sentence_names = [n for n in _NAME.findall(sentence) if n not in answer_names
+                      and n != sentence.split()[0] and len(n) >= 4]
+    name = _pick(sentence_names, key + "name")
+    replacement = _pick([n for n in names if _absent(n, context)], key + "repl")
+    if name and replacement:
+        swapped = _replace_once(sentence, name, replacement)
+        if swapped:
+            out.append(("name_swap", swapped))
+
+    numbers = [n for n in _NUMBER.findall(sentence) if n not in answer]
+    if numbers:
+        number = _pick(numbers, key + "num") or numbers[0]
+        digits = number.replace(".", "").replace(",", "")
+        if digits.isdigit():
+            value = int(digits)
+            shift = 1 + int(hashlib.sha1((key + "shift").encode()).hexdigest(), 16) % 9
+            new = str(value + shift if 1000 <= value <= 2100 else value * 2 + shift)
+            if _absent(new, context):
+                swapped = _replace_once(sentence, number, new)
+                if swapped:
+                    out.append(("number_swap", swapped))
+
+    attribute = (_swap_word(sentence, NATIONALITIES, context, key, case=False)
+                 or _swap_word(sentence, ROLES, context, key, case=True))
+    if attribute:
+        out.append(("attribute_swap", attribute))
+
+    # a span of the answer's kind from another sentence of the same paragraph
+    spans = []
+    for s, e in split_sentences(context):
+        other_sentence = context[s:e]
+        if other_sentence == sentence:
+            continue
+        found = (_NUMBER.findall(other_sentence) if kind == "number"
+                 else _NAME.findall(other_sentence))
+        # not a word the sentence holds, even inside a compound ("Deutsch" in "Berndeutsch")
+        spans += [f for f in found if len(f) >= 2 and f != other_sentence.split()[0]
+                  and not any(in_sentence.has(t) for t in analyze(f))]
+    near = _pick(spans, key + "near")
+    if near:
+        out.append(("in_passage", head + near + tail))
+        out.append(("short_in_passage", (_pick(_SHORT, key + "n") or "{a}").format(a=near)))
+
+    return [Claim(key, qset, k, int(k in TRUE_KINDS), text, question, context, q["title"])
+            for k, text in out if text and text.strip()]
+
+
+def pools_from(questions: Iterable[dict]) -> tuple[dict[str, list[str]], list[str]]:
+    """Answers by kind, and single-word names, to swap in from other documents."""
+    pools: dict[str, list[str]] = {"number": [], "name": [], "phrase": []}
+    names: list[str] = []
+    for q in questions:
+        answer = q["answers"][0]
+        if len(answer.split()) <= 6:
+            pools[answer_kind(answer)].append(answer)
+        names += [n for n in _NAME.findall(answer) if len(n) >= 4 and " " not in n]
+    return ({k: sorted(set(v)) for k, v in pools.items()}, sorted(set(names)))
+
+
+def build(questions_by_set: dict[str, list[dict]]) -> list[Claim]:
+    everything = [q for qs in questions_by_set.values() for q in qs]
+    pools, names = pools_from(everything)
+    return [c for qset, qs in questions_by_set.items() for q in qs
+            for c in claims_for(q, qset, pools, names)]

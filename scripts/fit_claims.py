@@ -1,0 +1,204 @@
+#!/usr/bin/env python
+"""Fit the claim check (qa/claim_check.py) on a claim set built from the public bench.
+
+The claim set (qa/evaluation/claimset.py) holds, per usable germanquad / xquad-de question,
+true claims (the answer sentence, a fragment of it, the sentence behind a frame, the bare
+answer) and false ones (answer, name, number or nationality/role word swapped; the answer
+swapped for a span from another sentence of the same paragraph, also as a bare reply). Each
+claim is checked against the sentences of its gold paragraph exactly as the citation verifier
+checks an answer sentence: the best sentence decides, a number the sentence's neighbourhood
+lacks blocks it.
+
+Fitted on the questions with an even sha1(id) (a logistic model over the check's features,
+trained on each claim's best sentence, re-chosen by the model twice), the threshold set for
+`--target-far` false claims accepted on that half, and reported on the other half per claim
+kind, beside the previous rule (support >= QA_SUPPORT_THRESHOLD). Writes the entry for the
+current embedding model into qa/data/claim_check.json.
+
+    HF_HUB_OFFLINE=1 python scripts/fit_claims.py [--limit 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from qa.evaluation.logistic import fit_logistic, predict  # noqa: E402
+
+SETS = ("germanquad", "xquad-de")
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench")
+    p.add_argument("--limit", type=int, default=0, help="questions per set (0 = all)")
+    p.add_argument("--target-far", type=float, default=0.05,
+                   help="false claims that may pass on the fit half")
+    p.add_argument("--out", type=Path, default=REPO / "qa" / "data" / "claim_check.json")
+    p.add_argument("--report", type=Path, default=Path("/tmp/fit_claims_report.json"))
+    return p.parse_args()
+
+
+def half(qid: str) -> str:
+    return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
+
+
+def main() -> int:
+    args = parse_args()
+    bench = args.bench.expanduser().resolve()
+    if not all((bench / s / "questions.jsonl").is_file() for s in SETS):
+        print(f"Bench data not found under {bench}; nothing to fit.", file=sys.stderr)
+        return 0
+    from qa.claim_check import FEATURES, Evidence, ParsedClaim, pair_features, question_terms
+    from qa.embedding import Embedder
+    from qa.evaluation.claimset import FALSE_KINDS, TRUE_KINDS, build
+    from qa.evaluation.report import md_table
+    from qa.settings import Settings
+    from qa.support import SupportScorer, numbers, stated_numbers
+    from qa.support import passage_sentences as sentences_of
+
+    settings = Settings()
+    scorer = SupportScorer(Embedder(settings))
+    questions = {}
+    for name in SETS:
+        rows = [json.loads(x) for x in (bench / name / "questions.jsonl").read_text(
+            encoding="utf-8").splitlines() if x.strip()]
+        questions[name] = rows[: args.limit] if args.limit else rows
+    claims = build(questions)
+    print(f"{len(claims)} claims from {sum(map(len, questions.values()))} questions",
+          file=sys.stderr)
+
+    by_question: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(claims):
+        by_question[c.qid].append(i)
+    # per claim: a feature row per evidence sentence, and whether its numbers are there
+    pairs: list[np.ndarray] = [np.zeros((0, len(FEATURES)))] * len(claims)
+    allowed: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(claims)
+    t0 = time.perf_counter()
+    for done, (_, members) in enumerate(by_question.items(), start=1):
+        first = claims[members[0]]
+        spans = sentences_of(first.evidence)
+        texts = [s.text for s in spans]
+        windows = [" ".join([first.title, *texts[max(0, k - 1): k + 2]])
+                   for k in range(len(texts))]
+        support = scorer.matrix([claims[i].claim for i in members], texts, claim_lang="de")
+        asked_support = scorer.matrix([first.question], texts, questions=True,
+                                      claim_lang="de")[0]
+        best_asked = float(asked_support.max())
+        evidence = [Evidence.of(t, w, first.title) for t, w in zip(texts, windows, strict=True)]
+        window_numbers = [stated_numbers(w) for w in windows]
+        asked = question_terms(first.question)
+        for row, i in enumerate(members):
+            claim = ParsedClaim.of(claims[i].claim)
+            stated = numbers(claims[i].claim)
+            pairs[i] = np.array([[pair_features(
+                claim, asked, float(support[row, j]), evidence[j],
+                float(asked_support[j]), best_asked - float(asked_support[j]))[f]
+                for f in FEATURES] for j in range(len(texts))])
+            allowed[i] = np.array([stated <= window_numbers[j] for j in range(len(texts))])
+        if done % 200 == 0:
+            print(f"  {done}/{len(by_question)} questions, {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
+
+    labels = np.array([c.label for c in claims], dtype=float)
+    fit = np.array([half(c.qid) == "fit" for c in claims])
+
+    def best_rows(choose: np.ndarray | None) -> np.ndarray:
+        """Each claim's deciding sentence: highest support, or highest P under a model."""
+        rows = []
+        for i in range(len(claims)):
+            score = pairs[i][:, 0] if choose is None else predict(pairs[i], *choose)
+            score = np.where(allowed[i], score, -1.0)
+            rows.append(pairs[i][int(np.argmax(score))])
+        return np.array(rows)
+
+    def decide(model: tuple[np.ndarray, float]) -> np.ndarray:
+        return np.array([float(np.max(np.where(allowed[i], predict(pairs[i], *model), 0.0)))
+                         for i in range(len(claims))])
+
+    model = None
+    for _ in range(3):
+        x = best_rows(model)
+        model = fit_logistic(x[fit], labels[fit])
+    assert model is not None
+    p = decide(model)
+    false_fit = np.sort(p[fit & (labels == 0)])
+    threshold = float(false_fit[int(np.ceil((1 - args.target_far) * len(false_fit))) - 1]) + 1e-6
+    old = np.array([float(np.max(np.where(allowed[i], pairs[i][:, 0], 0.0)))
+                    for i in range(len(claims))])
+
+    def rates(mask: np.ndarray, scores: np.ndarray, limit: float) -> dict[str, float]:
+        passed = scores >= limit
+        t, f = mask & (labels == 1), mask & (labels == 0)
+        return {"true_accepted": float(passed[t].mean()) if t.any() else float("nan"),
+                "false_rejected": float((~passed[f]).mean()) if f.any() else float("nan"),
+                "n_true": int(t.sum()), "n_false": int(f.sum())}
+
+    report = ~fit
+    table: dict[str, dict] = {}
+    for name in [*SETS, "all"]:
+        mask = report & np.array([name in ("all", c.set) for c in claims])
+        table[name] = {"fitted": rates(mask, p, threshold),
+                       "previous": rates(mask, old, settings.support_threshold)}
+    kinds: dict[str, dict] = {}
+    for kind in (*TRUE_KINDS, *FALSE_KINDS):
+        mask = report & np.array([c.kind == kind for c in claims])
+        ok_new = (p[mask] >= threshold) == (labels[mask] == 1)
+        ok_old = (old[mask] >= settings.support_threshold) == (labels[mask] == 1)
+        kinds[kind] = {"correct": float(ok_new.mean()), "previous": float(ok_old.mean()),
+                       "n": int(mask.sum())}
+    weights, bias = model
+    print(f"\nweights {dict(zip(FEATURES, weights.round(3).tolist(), strict=True))} "
+          f"bias {bias:.3f} threshold {threshold:.3f}\n")
+    print(md_table(["set (report half)", "true accepted", "false rejected", "previous: true "
+                    "accepted", "previous: false rejected", "n true", "n false"],
+                   [[k, v["fitted"]["true_accepted"], v["fitted"]["false_rejected"],
+                     v["previous"]["true_accepted"], v["previous"]["false_rejected"],
+                     v["fitted"]["n_true"], v["fitted"]["n_false"]] for k, v in table.items()],
+                   digits=3))
+    print()
+    print(md_table(["claim kind (report half)", "label", "judged right", "previous rule", "n"],
+                   [[k, "true" if k in TRUE_KINDS else "false", v["correct"], v["previous"],
+                     v["n"]] for k, v in kinds.items()], digits=3))
+
+    entry = {
+        "features": list(FEATURES),
+        "weights": [round(float(w), 6) for w in weights],
+        "bias": round(bias, 6),
+        "threshold": round(threshold, 6),
+        "fitted": {
+            "by": "scripts/fit_claims.py", "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sets": list(SETS), "half": "sha1(id) even", "target_false_accepted": args.target_far,
+            "claims": {"fit": int(fit.sum()), "report": int(report.sum())},
+            "limit_per_set": args.limit,
+        },
+        "report_half": table,
+        "report_half_by_kind": kinds,
+    }
+    data = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {}
+    data[settings.embed_model] = entry
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    args.report.write_text(json.dumps({"entry": entry, "claims": [
+        {**c.__dict__, "evidence": None, "p": float(p[i]), "old": float(old[i])}
+        for i, c in enumerate(claims)]}, indent=1, ensure_ascii=False))
+    print(f"\nWrote {args.out} and {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

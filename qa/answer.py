@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
+from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages
 from qa.extractive import extract_answer
 from qa.gate import AnswerGate
@@ -32,7 +33,7 @@ from qa.prompting import (
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit
 from qa.settings import Settings
-from qa.support import SupportScorer, content_stems
+from qa.support import SupportScorer
 
 
 @dataclass
@@ -73,7 +74,8 @@ class Answerer:
         self.settings = settings
         self.retriever = retriever or Retriever(settings)
         self.scorer = SupportScorer(self.retriever.embedder)
-        self.verifier = CitationVerifier(self.scorer, settings.support_threshold)
+        self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
+                                         settings.claim_check_file or CLAIM_CHECK_FILE)
         self.gate = AnswerGate(settings)
         self.line = WaitLine(settings.model_concurrency)
 
@@ -211,7 +213,7 @@ class Answerer:
         # only what a passage states is shown; sentences making no claim of their own
         # ("Laut den Artikeln:") go with the rest
         kept = [s for s in sentences if s.verified]
-        left_out = [s for s in sentences if not s.verified and len(content_stems(s.text)) >= 2]
+        left_out = [s for s in sentences if not s.verified and makes_claim(s.text)]
         if kept:
             answer = turn.answer(kept, hits)
             if left_out:

@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from qa.chunking import split_sentences
-from qa.claim_check import FittedCheck, check_matrix, fitted_check, resolve_pronoun
+from qa.claim_check import (
+    CLAIM_CHECK_FILE,
+    FittedCheck,
+    check_matrix,
+    fitted_check,
+    makes_claim,
+    resolve_pronoun,
+)
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
     SupportScorer,
-    content_stems,
     numbers,
     passage_sentences,
     same_language,
@@ -88,11 +95,11 @@ class CitationVerifier:
     """
 
     def __init__(self, scorer: SupportScorer, threshold: float,
-                 check: FittedCheck | None = None) -> None:
+                 check_file: Path = CLAIM_CHECK_FILE) -> None:
         self.scorer = scorer
         self.threshold = threshold
-        self.check = check if check is not None else fitted_check(
-            scorer.embedder.name if scorer.embedder is not None else None)
+        self.check: FittedCheck | None = fitted_check(
+            scorer.embedder.name if scorer.embedder is not None else None, check_file)
 
     def verify(
         self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None,
@@ -132,7 +139,7 @@ class CitationVerifier:
                     score = -1.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
-            if len(content_stems(sentence.text)) < 2:
+            if not makes_claim(sentence.text):
                 # connective text ("Laut den Artikeln:") makes no claim to check
                 out.append(AnswerSentence(sentence.text, [], verified=False, support=0.0))
                 continue

@@ -3,7 +3,7 @@
 Word overlap lets "Der russische Verteidigungsminister ist Olexij Resnikow" pass against "der
 ukrainische Verteidigungsminister Olexij Resnikow": all but one word match. What tells them
 apart is the one claim word the sentence lacks, so the check counts the claim's key words (names,
-nouns, numbers, nationalities) missing from the supporting sentence itself and from the
+nouns, nationalities) missing from the supporting sentence itself and from the
 sentence with its neighbours (a pronoun's name is one sentence up), and a nationality or role
 given differently next to the same word ("ukrainische Verteidigungsminister"); a short
 reply ("Die Antwort ist 120.000.") means nothing without its question, so for short claims the
@@ -67,18 +67,25 @@ class Term:
 def claim_terms(text: str) -> list[Term]:
     """The claim's content stems (no stop or framing words), each once, marked key or not.
 
-    Key words are capitalised words, numbers and nationality adjectives. The rest (verbs,
-    most adjectives) is what a model rewords ("dauerte" for "hatten gesprochen"): those are
-    left to the support score.
+    Key words are capitalised words and nationality adjectives. The rest (verbs, most
+    adjectives) is what a model rewords ("dauerte" for "hatten gesprochen"): those are left to
+    the support score. Numbers have their own rule: the sentence's neighbourhood must state
+    them (`qa.support.stated_numbers`), since a year is often given one sentence earlier.
     """
     out: dict[str, Term] = {}
     for word in _WORD.findall(text):
-        key = word[:1].isupper() or word.isdigit() or word.lower().startswith(NATIONALITIES)
+        key = word[:1].isupper() or word.lower().startswith(NATIONALITIES)
         for stem in analyze(word):
             if stem in STOP_STEMS or stem in FRAMING or len(stem) < 2 or stem in out:
                 continue
             out[stem] = Term(stem, key)
     return list(out.values())
+
+
+def makes_claim(text: str) -> bool:
+    """False for connective text ("Laut den Artikeln:"): nothing in it to check."""
+    terms = claim_terms(text)
+    return len(terms) >= 2 or any(t.key or t.stem.isdigit() for t in terms)
 
 
 def question_terms(question: str) -> list[str]:

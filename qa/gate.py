@@ -3,7 +3,8 @@
 Rank-fusion scores say nothing absolute, and word coverage alone cannot see that an English
 question is answered by a German passage. The gate combines measured signals (the best
 query-passage cosine under the embedding model, the share of the question's content words the
-passages cover, whether the question is in another language than the passages) in a small
+passages cover, the share of its names and numbers one passage holds, whether the question is
+in another language than the passages) in a small
 logistic model fitted by `scripts/fit_gate.py` on the public bench and stored, with what
 produced it, in `qa/data/answer_gate.json`. The fitted weights belong to one embedding model;
 with any other model the gate falls back to word coverage (`QA_REFUSE_BELOW`), since cosine
@@ -18,13 +19,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from qa.claim_check import question_terms
 from qa.retrieval import is_cross_lingual
 from qa.schema import Hit
 from qa.settings import Settings
-from qa.support import content_stems
+from qa.support import EvidenceTerms, content_stems
 
 DEFAULT_GATE_FILE = Path(__file__).parent / "data" / "answer_gate.json"
-FEATURES = ("top_cos", "coverage", "cross_lingual")
+FEATURES = ("top_cos", "coverage", "cross_lingual", "key_coverage")
 
 
 def coverage(query: str, hits: list[Hit]) -> float:
@@ -36,6 +38,22 @@ def coverage(query: str, hits: list[Hit]) -> float:
     for hit in hits:
         found |= terms & set(content_stems(f"{hit.title} {hit.text}"))
     return len(found) / len(terms)
+
+
+def key_coverage(query: str, hits: list[Hit]) -> float:
+    """Share of the question's names and numbers that one passage holds, for the passage
+    holding most: a distractor on the same topic shares the topic's words, rarely the very
+    names and figures asked about ("die NATO im März 2022 nach Polen")."""
+    terms = question_terms(query)
+    if not hits:
+        return 0.0
+    if not terms:
+        return 1.0
+    best = 0
+    for hit in hits:
+        evidence = EvidenceTerms(f"{hit.title} {hit.text}")
+        best = max(best, sum(evidence.has(t) for t in terms))
+    return best / len(terms)
 
 
 def top_cosine(hits: list[Hit]) -> float:
@@ -51,6 +69,7 @@ def features(query: str, hits: list[Hit]) -> dict[str, float]:
         "top_cos": top_cosine(hits),
         "coverage": 0.0 if cross else coverage(query, hits),
         "cross_lingual": float(cross),
+        "key_coverage": 0.0 if cross else key_coverage(query, hits),
     }
 
 

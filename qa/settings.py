@@ -142,7 +142,13 @@ class Settings(BaseSettings):
         description="Fitted answer gate (scripts/fit_gate.py); unset: qa/data/answer_gate.json.",
     )
     support_threshold: float = Field(
-        0.35, ge=0, le=1, description="Minimum support score for a sentence to count as verified."
+        0.35, ge=0, le=1,
+        description="Minimum support for a sentence to count as verified where no fitted claim "
+        "check applies (another embedding model, or across languages).",
+    )
+    claim_check_file: Path | None = Field(
+        None,
+        description="Fitted claim check (scripts/fit_claims.py); unset: qa/data/claim_check.json.",
     )
     on_unsupported: Literal["refuse", "extractive"] = Field(
         "extractive", description="What an answer with no supported sentence becomes."

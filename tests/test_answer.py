@@ -127,6 +127,34 @@ def test_answer_nothing_supports_falls_back_to_quotes(
     assert "Sicherheitsgarantien" in answer.text
 
 
+def test_sentences_no_passage_states_are_left_out(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    llm = ScriptedLLM("Putin und Biden hatten gut zwei Stunden gesprochen [1]. "
+                      "Biden reiste danach im März 2022 zu einem Staatsbesuch nach Peking [1].")
+    answer = ask_with(monkeypatch, answerer, llm, "Wie lange sprachen Biden und Putin?")
+    assert not answer.refused
+    assert [s.verified for s in answer.sentences] == [True]
+    assert "Peking" not in answer.text and "zwei Stunden" in answer.text
+    assert [s.text for s in answer.left_out] == [
+        "Biden reiste danach im März 2022 zu einem Staatsbesuch nach Peking."]
+    assert answer.notice and "left out" in answer.notice
+
+
+def test_an_answer_of_wrong_claims_is_not_shown(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    # the passage names the Ukrainian minister; the claim makes him Russian
+    llm = ScriptedLLM("Der russische Verteidigungsminister ist Olexij Resnikow [1].")
+    monkeypatch.setattr(answerer.settings, "on_unsupported", "refuse")
+    question = "Wie heißt der ukrainische Verteidigungsminister?"
+    answer = ask_with(monkeypatch, answerer, llm, question)
+    assert answer.refused and answer.text == REFUSAL["de"]
+    assert answer.sources, "the closest passages are offered as related, not as an answer"
+    assert [s.text for s in answer.left_out] == [
+        "Der russische Verteidigungsminister ist Olexij Resnikow."]
+
+
 def test_backend_dying_mid_stream_gives_a_message_and_quotes(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:

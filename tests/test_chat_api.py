@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-from qa.chat_render import render_answer, render_article
+from qa.chat_render import render_answer, render_article, render_sources
 from qa.schema import Answer, AnswerSentence, Citation, Hit
 from qa.store import IndexStore, open_index
 
@@ -151,3 +151,12 @@ def test_rendering_marks_unverified_and_escapes() -> None:
     page = render_article("T", "AFP", "Eins. Zwei <drei>. Vier.", (6, 18), (0, 18), 1)
     assert '<mark id="cited">Zwei &lt;drei&gt;.</mark>' in page
     assert '<span class="qa-chunk">Eins. </span>' in page
+
+
+def test_a_refusal_offers_its_passages_as_related_not_as_an_answer() -> None:
+    refused = Answer(question="q", text="Die Artikel enthalten dazu keine Angaben.", refused=True,
+                     backend="llamacpp", model="qwen", sources=[_hit()], sentences=[])
+    assert "related, not an answer" in render_sources(refused.sources, refused)
+    answered = Answer(question="q", text="x", refused=False, backend="llamacpp", model="qwen",
+                      sources=[_hit()], sentences=[])
+    assert "not cited" in render_sources(answered.sources, answered)

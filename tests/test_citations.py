@@ -25,15 +25,16 @@ GENEVA = (
 PREFIX = "Einleitung des Artikels. "
 
 
-def _hit(n: int, text: str) -> Hit:
+def _hit(n: int, text: str, title: str | None = None) -> Hit:
     return Hit(
         chunk_id=n, article_id=f"a{n}", ordinal=0, start=len(PREFIX), end=len(PREFIX) + len(text),
-        text=text, title=f"Artikel {n}", date="2021-12-08", source="dpa", path=f"/x/{n}.txt",
-        score=1.0,
+        text=text, title=title or f"Artikel {n}", date="2021-12-08", source="dpa",
+        path=f"/x/{n}.txt", score=1.0,
     )
 
 
-HITS = [_hit(1, SUMMIT), _hit(2, LAWROW), _hit(3, GENEVA)]
+HITS = [_hit(1, SUMMIT, "Videogipfel: Biden droht Putin mit Sanktionen"),
+        _hit(2, LAWROW, "Lawrow trifft Blinken"), _hit(3, GENEVA, "Treffen in Genf")]
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +110,7 @@ def test_missing_citation_is_added(verifier: CitationVerifier) -> None:
 
 
 def test_unsupported_sentence_is_marked_unverified(verifier: CitationVerifier) -> None:
+    # the answer service then leaves it out (tests/test_claim_check.py)
     sentences = verify(
         verifier,
         "Der Videogipfel dauerte gut zwei Stunden [1]. "

@@ -38,12 +38,22 @@ def test_features_ignore_word_coverage_across_languages() -> None:
     assert en["cross_lingual"] == 1.0 and en["coverage"] == 0.0
 
 
+def test_key_coverage_counts_the_names_and_numbers_of_one_passage() -> None:
+    nato = hit("Die Nato verlegte im Dezember 2021 Soldaten nach Rumänien.", 0.9)
+    asked = "Wie viele Soldaten schickte die NATO im März 2022 nach Polen?"
+    # Soldaten, NATO, März, 2022, Polen: two of five are there
+    assert features(asked, [nato, GERMAN])["key_coverage"] == 0.4
+    assert features("Wohin verlegte die Nato im Dezember 2021 Soldaten?",
+                    [GERMAN, nato])["key_coverage"] == 1.0
+
+
 def test_a_higher_cosine_never_lowers_the_probability() -> None:
     fitted = load_fitted(DEFAULT_GATE_FILE)
     assert fitted is not None
-    values = {"top_cos": 0.80, "coverage": 0.5, "cross_lingual": 0.0}
+    values = {"top_cos": 0.80, "coverage": 0.5, "cross_lingual": 0.0, "key_coverage": 0.5}
     assert fitted.probability({**values, "top_cos": 0.9}) > fitted.probability(values)
     assert fitted.probability({**values, "coverage": 1.0}) > fitted.probability(values)
+    assert fitted.probability({**values, "key_coverage": 1.0}) > fitted.probability(values)
 
 
 def test_other_models_fall_back_to_word_coverage(tmp_path: Path) -> None:

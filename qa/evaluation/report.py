@@ -356,6 +356,27 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _gate_curve(
+    results: Sequence[Record],
+) -> tuple[tuple[list[float], list[float]], tuple[float, float], tuple[int, int]] | None:
+    """The gate's refusal recall against its false refusals as its threshold moves (from each
+    question's P(answerable)), and where the fitted threshold put it; None without both
+    classes."""
+    scored = [(float(r["evidence"]), bool(r["unanswerable"]), bool(r.get("gate_refused")))
+              for r in results if r.get("evidence") is not None and not r.get("error")]
+    n_una = sum(1 for _, u, _ in scored if u)
+    n_ans = len(scored) - n_una
+    if not n_una or not n_ans:
+        return None
+    xs, ys = [], []
+    for t in sorted({0.0, 1.01, *(p for p, _, _ in scored)}):
+        xs.append(100 * sum(1 for p, u, _ in scored if not u and p < t) / n_ans)
+        ys.append(100 * sum(1 for p, u, _ in scored if u and p < t) / n_una)
+    op = (100 * sum(1 for _, u, g in scored if not u and g) / n_ans,
+          100 * sum(1 for _, u, g in scored if u and g) / n_una)
+    return (xs, ys), op, (n_ans, n_una)
+
+
 def _plots(results: Sequence[Record], summary: dict[str, Any]) -> list[tuple[str, str]]:
     import matplotlib
 
@@ -408,6 +429,22 @@ def _plots(results: Sequence[Record], summary: dict[str, Any]) -> list[tuple[str
         ax.set_title(f"Latency distribution (n={len(values)}{beyond})", fontsize=10)
         ax.grid(alpha=0.3)
         out.append(("Latency", _png(fig)))
+
+    gate = _gate_curve(results)
+    if gate is not None:
+        fig, ax = plt.subplots(figsize=(4.4, 3.0))
+        (xs, ys), (ox, oy), (n_ans, n_una) = gate
+        ax.plot(xs, ys, color="#2563eb", label="threshold swept")
+        ax.scatter([ox], [oy], color="#b91c1c", zorder=3,
+                   label=f"operating point: {oy:.0f}% refused, {ox:.0f}% false")
+        ax.set_xlabel(f"false refusals (% of {n_ans} answerable)")
+        ax.set_ylabel(f"refusal recall (% of {n_una} unanswerable)")
+        ax.set_xlim(-2, 102)
+        ax.set_ylim(-2, 102)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.grid(alpha=0.3)
+        ax.set_title("Answer gate: refusals against false refusals", fontsize=10)
+        out.append(("Answer gate", _png(fig)))
 
     by_tag = summary["by_tag"]
     answers = "answers" in summary

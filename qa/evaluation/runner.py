@@ -111,6 +111,7 @@ class QuestionResult:
     all_contexts_rank: int | None = None  # every gold context hit (multi-doc)
     evidence: float | None = None  # the answer gate's score over the first context_passages hits
     gate_features: dict[str, float] = field(default_factory=dict)
+    gate_refused: bool | None = None  # the gate judged the passages unable to answer
     answered: bool = False  # the answer service was called
     answer: str = ""
     refused: bool | None = None
@@ -289,6 +290,7 @@ def _evaluate_case(
                 result.all_contexts_rank = all_contexts_rank(chunks, case)
         decision = AnswerGate(settings).decide(query, hits[: settings.context_passages])
         result.evidence = round(decision.score, 4)
+        result.gate_refused = not decision.answerable
         result.gate_features = {k: round(v, 4) for k, v in decision.features.items()}
         if answerer is not None:
             answer = answerer.ask(case.question, history=case.history or None,

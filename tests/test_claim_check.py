@@ -1,0 +1,173 @@
+"""The claim check: the issue's false claims rejected, its parts, the claim set, a regression
+sample from the bench, and the answer service leaving unsupported sentences out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.citations import CitationVerifier, ParsedSentence, split_answer
+from qa.claim_check import (
+    CLAIM_CHECK_FILE,
+    FEATURES,
+    ParsedClaim,
+    Tokens,
+    claim_terms,
+    fitted_check,
+    resolve_pronoun,
+)
+from qa.embedding import Embedder
+from qa.evaluation.claimset import FALSE_KINDS, TRUE_KINDS, build
+from qa.schema import Hit
+from qa.settings import Settings
+from qa.support import SupportScorer
+
+BENCH = Path(__file__).resolve().parents[2] / "shared" / "bench"
+
+# Sentences as the sample articles state them (dpa, AFP; December 2021 / January 2022).
+RESNIKOW = (
+    "Der ukrainische Verteidigungsminister Olexij Resnikow warnte in einem Interview vor einer "
+    "russischen Invasion. Er sprach von einer ernsten Lage an der Grenze."
+)
+GENF = (
+    "Der russische Vize-Außenminister Sergej Rjabkow bezeichnete die Lage als sehr ernst. "
+    "Der russische Außenminister Sergej Lawrow forderte derweil langfristige "
+    "Sicherheitsgarantien von den USA."
+)
+TRUPPEN = (
+    "Russland weist das zurück und wirft der Ukraine vor, mehr als 120.000 Soldaten an die "
+    "Linie zu den Separatistengebieten verlegt zu haben."
+)
+
+
+def _hit(n: int, text: str, title: str) -> Hit:
+    return Hit(chunk_id=n, article_id=f"a{n}", ordinal=0, start=0, end=len(text), text=text,
+               title=title, date="2021-12-08", source="dpa", path=f"{n}.txt", score=1.0)
+
+
+HITS = [_hit(1, RESNIKOW, "Ukraine warnt vor Angriff"),
+        _hit(2, GENF, "Gespräche in Genf"),
+        _hit(3, TRUPPEN, "Truppenaufmarsch an der Grenze")]
+
+
+@pytest.fixture(scope="module")
+def verifier() -> CitationVerifier:
+    settings = Settings(_env_file=None)
+    return CitationVerifier(SupportScorer(Embedder(settings)), settings.support_threshold)
+
+
+def check(verifier: CitationVerifier, answer: str, question: str) -> list[bool]:
+    sentences = verifier.verify(split_answer(answer, len(HITS)), HITS, "de", question)
+    return [s.verified for s in sentences]
+
+
+def test_the_shipped_check_is_fitted_for_the_default_model() -> None:
+    data = json.loads(CLAIM_CHECK_FILE.read_text(encoding="utf-8"))
+    entry = data[Settings(_env_file=None).embed_model]
+    assert tuple(entry["features"]) == FEATURES
+    assert entry["fitted"]["by"] == "scripts/fit_claims.py"
+    assert entry["report_half"]["all"]["fitted"]["n_false"] > 1000
+    assert fitted_check(Settings(_env_file=None).embed_model) is not None
+    assert fitted_check("some/other-model") is None  # the support threshold decides there
+
+
+def test_a_wrong_nationality_is_rejected(verifier: CitationVerifier) -> None:
+    question = "Wie heißt der ukrainische Verteidigungsminister?"
+    assert check(verifier, "Der ukrainische Verteidigungsminister ist Olexij Resnikow [1].",
+                 question) == [True]
+    assert check(verifier, "Der russische Verteidigungsminister ist Olexij Resnikow [1].",
+                 question) == [False]
+
+
+def test_a_statement_of_another_person_is_rejected(verifier: CitationVerifier) -> None:
+    question = "Wie beschrieb Rjabkow die Lage?"
+    verdicts = check(verifier, "Rjabkow bezeichnete die Lage als sehr ernst [2]. Er forderte "
+                     "langfristige Sicherheitsgarantien [2].", question)
+    assert verdicts == [True, False]  # Lawrow demanded the guarantees, not Rjabkow
+    assert check(verifier, "Lawrow forderte langfristige Sicherheitsgarantien [2].",
+                 "Was forderte Lawrow?") == [True]
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: the bench's claim set has no short reply "
+                   "taken from another article, so the fit gives the question's missing names "
+                   "no weight (issue #10)")
+def test_a_figure_about_something_else_is_rejected(verifier: CitationVerifier) -> None:
+    question = "Wie viele NATO-Soldaten wurden im Dezember 2021 nach Rumänien verlegt?"
+    assert check(verifier, "Die Antwort ist 120.000 Soldaten [3].", question) == [False]
+
+
+def test_a_short_reply_to_its_own_question_is_accepted(verifier: CitationVerifier) -> None:
+    assert check(verifier, "Die Antwort ist 120.000 Soldaten [3].",
+                 "Wie viele Soldaten soll die Ukraine an die Linie verlegt haben?") == [True]
+
+
+def test_attribute_conflicts_and_key_words() -> None:
+    claim = ParsedClaim.of("Der russische Verteidigungsminister ist Olexij Resnikow.")
+    assert claim.modified == (("nationality", "russisch", "verteidigungsminist"),)
+    assert Tokens.of(RESNIKOW).conflicts(list(claim.modified)) == 1
+    assert Tokens.of("Der russische Verteidigungsminister schwieg.").conflicts(
+        list(claim.modified)) == 0
+    keys = {t.stem: t.key for t in claim_terms("Lawrow forderte langfristige Garantien 2021")}
+    assert keys == {"lawrow": True, "fordert": False, "langfrist": False, "garanti": True,
+                    "2021": False}  # numbers have the neighbourhood rule of their own
+
+
+def test_a_pronoun_stands_for_the_previous_sentence_s_subject() -> None:
+    assert resolve_pronoun("Er forderte Garantien.", "Rjabkow sagte etwas.") == (
+        "Rjabkow forderte Garantien.")
+    assert resolve_pronoun("Er forderte Garantien.", None) == "Er forderte Garantien."
+    assert resolve_pronoun("Lawrow forderte Garantien.", "Rjabkow sagte.") == (
+        "Lawrow forderte Garantien.")
+
+
+QUESTION = {
+    "id": "q1", "title": "Genf",
+    "question": "Wer forderte langfristige Sicherheitsgarantien?",
+    "answers": ["Sergej Lawrow"], "answer_starts": [GENF.index("Sergej Lawrow")],
+    "context": GENF,
+}
+OTHER = {**QUESTION, "id": "q2", "answers": ["Joe Biden"], "answer_starts": [0],
+         "context": "Joe Biden sprach mit Wladimir Putin über die Ukraine."}
+
+
+def test_the_claim_set_swaps_one_thing_and_keeps_the_rest() -> None:
+    claims = {c.kind: c for c in build({"test": [QUESTION, OTHER]}) if c.qid == "q1"}
+    assert claims["sentence"].label == 1 and "Sergej Lawrow" in claims["sentence"].claim
+    assert claims["answer_swap"].label == 0
+    assert "Joe Biden forderte" in claims["answer_swap"].claim  # the other question's answer
+    assert claims["attribute_swap"].label == 0
+    assert "russische Außenminister" not in claims["attribute_swap"].claim
+    # a name from the other sentence of the same paragraph: every word is in the evidence
+    assert claims["in_passage"].claim.startswith("Der russische Außenminister Rjabkow") or (
+        "Sergej" not in claims["in_passage"].claim)
+    assert {c.kind for c in claims.values()} <= set(TRUE_KINDS) | set(FALSE_KINDS)
+
+
+def _report_half(qid: str) -> bool:
+    return int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 1
+
+
+@pytest.mark.skipif(not (BENCH / "xquad-de" / "questions.jsonl").is_file(),
+                    reason="bench data not present")
+def test_the_check_holds_on_a_fixed_bench_sample(verifier: CitationVerifier) -> None:
+    """A regression guard: claims of 40 report-half questions per set (never fitted on),
+    each checked by the verifier against its gold paragraph as an answer sentence."""
+    questions = {}
+    for name in ("germanquad", "xquad-de"):
+        rows = [json.loads(x) for x in (BENCH / name / "questions.jsonl").read_text(
+            encoding="utf-8").splitlines() if x.strip()]
+        questions[name] = [r for r in rows if _report_half(r["id"])][:40]
+    claims = build(questions)
+    accepted: dict[int, list[bool]] = {0: [], 1: []}
+    for c in claims:
+        hits = [_hit(1, c.evidence, c.title)]
+        [sentence] = verifier.verify([ParsedSentence(c.claim, [1])], hits, "de", c.question)
+        accepted[c.label].append(sentence.verified)
+    true_ok = sum(accepted[1]) / len(accepted[1])
+    false_ok = 1 - sum(accepted[0]) / len(accepted[0])
+    assert len(claims) > 300
+    assert true_ok >= 0.85, f"true claims accepted fell to {true_ok:.3f}"
+    assert false_ok >= 0.90, f"false claims rejected fell to {false_ok:.3f}"

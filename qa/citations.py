@@ -126,7 +126,7 @@ class CitationVerifier:
                         for i, c in enumerate(claims)]
             titles = [hits[p].title for p, _ in flat]
             support = check_matrix(self.check, resolved, question, support, texts, windows,
-                                   titles, same, asked)
+                                   titles, same, asked, self.threshold)
             limits[same] = self.check.threshold
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):

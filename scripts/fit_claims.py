@@ -10,7 +10,8 @@ checks an answer sentence: the best sentence decides, a number the sentence's ne
 lacks blocks it.
 
 Fitted on the questions with an even sha1(id) (a logistic model over the check's features,
-trained on each claim's best sentence, re-chosen by the model twice), the threshold set for
+trained on each claim's best sentence, re-chosen by the model twice) on top of the support
+rule it replaces (support >= QA_SUPPORT_THRESHOLD must still say "related"), the threshold set for
 `--target-far` false claims accepted on that half, and reported on the other half per claim
 kind, beside the previous rule (support >= QA_SUPPORT_THRESHOLD). Writes the entry for the
 current embedding model into qa/data/claim_check.json.
@@ -24,6 +25,7 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import sys
 import time
 from collections import defaultdict
@@ -50,11 +52,55 @@ def parse_args() -> argparse.Namespace:
                    help="false claims that may pass on the fit half")
     p.add_argument("--out", type=Path, default=REPO / "qa" / "data" / "claim_check.json")
     p.add_argument("--report", type=Path, default=Path("/tmp/fit_claims_report.json"))
+    p.add_argument("--cache", type=Path, default=None,
+                   help="keep the computed features here and reuse them (refits in seconds)")
     return p.parse_args()
 
 
 def half(qid: str) -> str:
     return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
+
+
+def pair_rows(claims: list, scorer: object) -> tuple[list, list, list]:
+    """Per claim: a row of every pool feature per evidence sentence, the support scores, and
+    whether the sentence's neighbourhood states the claim's numbers."""
+    from qa.claim_check import FEATURE_POOL, Evidence, ParsedClaim, pair_features, question_terms
+    from qa.support import numbers, stated_numbers
+    from qa.support import passage_sentences as sentences_of
+
+    by_question: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(claims):
+        by_question[c.qid].append(i)
+    pool: list = [None] * len(claims)
+    supports: list = [None] * len(claims)
+    numbers_ok: list = [None] * len(claims)
+    t0 = time.perf_counter()
+    for done, members in enumerate(by_question.values(), start=1):
+        first = claims[members[0]]
+        texts = [s.text for s in sentences_of(first.evidence)]
+        windows = [" ".join([first.title, *texts[max(0, k - 1): k + 2]])
+                   for k in range(len(texts))]
+        support = scorer.matrix([claims[i].claim for i in members], texts,  # type: ignore
+                                claim_lang="de")
+        asked_support = scorer.matrix([first.question], texts, questions=True,  # type: ignore
+                                      claim_lang="de")[0]
+        best_asked = float(asked_support.max())
+        evidence = [Evidence.of(t, w, first.title) for t, w in zip(texts, windows, strict=True)]
+        window_numbers = [stated_numbers(w) for w in windows]
+        asked = question_terms(first.question)
+        for row, i in enumerate(members):
+            claim = ParsedClaim.of(claims[i].claim)
+            stated = numbers(claims[i].claim)
+            pool[i] = np.array([[pair_features(
+                claim, asked, float(support[row, j]), evidence[j],
+                float(asked_support[j]), best_asked - float(asked_support[j]))[f]
+                for f in FEATURE_POOL] for j in range(len(texts))])
+            supports[i] = support[row].astype(float)
+            numbers_ok[i] = np.array([stated <= window_numbers[j] for j in range(len(texts))])
+        if done % 200 == 0:
+            print(f"  {done}/{len(by_question)} questions, {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
+    return pool, supports, numbers_ok
 
 
 def main() -> int:
@@ -63,13 +109,12 @@ def main() -> int:
     if not all((bench / s / "questions.jsonl").is_file() for s in SETS):
         print(f"Bench data not found under {bench}; nothing to fit.", file=sys.stderr)
         return 0
-    from qa.claim_check import FEATURES, Evidence, ParsedClaim, pair_features, question_terms
+    from qa.claim_check import FEATURE_POOL, FEATURES
     from qa.embedding import Embedder
     from qa.evaluation.claimset import FALSE_KINDS, TRUE_KINDS, build
     from qa.evaluation.report import md_table
     from qa.settings import Settings
-    from qa.support import SupportScorer, numbers, stated_numbers
-    from qa.support import passage_sentences as sentences_of
+    from qa.support import SupportScorer
 
     settings = Settings()
     scorer = SupportScorer(Embedder(settings))
@@ -82,37 +127,24 @@ def main() -> int:
     print(f"{len(claims)} claims from {sum(map(len, questions.values()))} questions",
           file=sys.stderr)
 
-    by_question: dict[str, list[int]] = defaultdict(list)
-    for i, c in enumerate(claims):
-        by_question[c.qid].append(i)
-    # per claim: a feature row per evidence sentence, and whether its numbers are there
-    pairs: list[np.ndarray] = [np.zeros((0, len(FEATURES)))] * len(claims)
-    allowed: list[np.ndarray] = [np.zeros(0, dtype=bool)] * len(claims)
-    t0 = time.perf_counter()
-    for done, (_, members) in enumerate(by_question.items(), start=1):
-        first = claims[members[0]]
-        spans = sentences_of(first.evidence)
-        texts = [s.text for s in spans]
-        windows = [" ".join([first.title, *texts[max(0, k - 1): k + 2]])
-                   for k in range(len(texts))]
-        support = scorer.matrix([claims[i].claim for i in members], texts, claim_lang="de")
-        asked_support = scorer.matrix([first.question], texts, questions=True,
-                                      claim_lang="de")[0]
-        best_asked = float(asked_support.max())
-        evidence = [Evidence.of(t, w, first.title) for t, w in zip(texts, windows, strict=True)]
-        window_numbers = [stated_numbers(w) for w in windows]
-        asked = question_terms(first.question)
-        for row, i in enumerate(members):
-            claim = ParsedClaim.of(claims[i].claim)
-            stated = numbers(claims[i].claim)
-            pairs[i] = np.array([[pair_features(
-                claim, asked, float(support[row, j]), evidence[j],
-                float(asked_support[j]), best_asked - float(asked_support[j]))[f]
-                for f in FEATURES] for j in range(len(texts))])
-            allowed[i] = np.array([stated <= window_numbers[j] for j in range(len(texts))])
-        if done % 200 == 0:
-            print(f"  {done}/{len(by_question)} questions, {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr, flush=True)
+    if args.cache and args.cache.is_file():
+        with args.cache.open("rb") as fh:
+            cached = pickle.load(fh)
+        if cached["features"] != list(FEATURE_POOL) or len(cached["pairs"]) != len(claims):
+            print(f"{args.cache} is from other claims or features; delete it", file=sys.stderr)
+            return 1
+        pool, supports, numbers_ok = cached["pairs"], cached["supports"], cached["numbers_ok"]
+    else:
+        pool, supports, numbers_ok = pair_rows(claims, scorer)
+        if args.cache:
+            with args.cache.open("wb") as fh:
+                pickle.dump({"features": list(FEATURE_POOL), "pairs": pool, "supports": supports,
+                             "numbers_ok": numbers_ok}, fh)
+    columns = [FEATURE_POOL.index(f) for f in FEATURES]
+    pairs = [rows[:, columns] for rows in pool]
+    # the support score must say "related" as before; the fitted part says nothing key is wrong
+    allowed = [ok & (sup >= settings.support_threshold)
+               for ok, sup in zip(numbers_ok, supports, strict=True)]
 
     labels = np.array([c.label for c in claims], dtype=float)
     fit = np.array([half(c.qid) == "fit" for c in claims])
@@ -121,7 +153,7 @@ def main() -> int:
         """Each claim's deciding sentence: highest support, or highest P under a model."""
         rows = []
         for i in range(len(claims)):
-            score = pairs[i][:, 0] if choose is None else predict(pairs[i], *choose)
+            score = supports[i] if choose is None else predict(pairs[i], *choose)
             score = np.where(allowed[i], score, -1.0)
             rows.append(pairs[i][int(np.argmax(score))])
         return np.array(rows)
@@ -138,7 +170,7 @@ def main() -> int:
     p = decide(model)
     false_fit = np.sort(p[fit & (labels == 0)])
     threshold = float(false_fit[int(np.ceil((1 - args.target_far) * len(false_fit))) - 1]) + 1e-6
-    old = np.array([float(np.max(np.where(allowed[i], pairs[i][:, 0], 0.0)))
+    old = np.array([float(np.max(np.where(numbers_ok[i], supports[i], 0.0)))
                     for i in range(len(claims))])
 
     def rates(mask: np.ndarray, scores: np.ndarray, limit: float) -> dict[str, float]:

@@ -75,5 +75,6 @@ def test_a_gate_file_with_other_features_is_rejected(tmp_path: Path) -> None:
 
 
 def test_probability_is_the_logistic_of_the_weighted_sum() -> None:
-    gate = FittedGate("m", (10.0, 1.0, -1.0), -8.0, 0.5)
-    assert gate.probability({"top_cos": 0.8, "coverage": 0.0, "cross_lingual": 0.0}) == 0.5
+    gate = FittedGate("m", (10.0, 1.0, -1.0, 2.0), -9.0, 0.5)
+    assert gate.probability({"top_cos": 0.8, "coverage": 0.0, "cross_lingual": 0.0,
+                             "key_coverage": 0.5}) == 0.5

@@ -17,7 +17,6 @@ support score and its threshold decide as before.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.bm25 import analyze
+from qa.logit import logistic
 from qa.support import STOP_STEMS, EvidenceTerms
 
 CLAIM_CHECK_FILE = Path(__file__).parent / "data" / "claim_check.json"
@@ -231,8 +231,7 @@ class FittedCheck:
     threshold: float
 
     def probability(self, values: dict[str, float]) -> float:
-        z = self.bias + sum(w * values[f] for w, f in zip(self.weights, FEATURES, strict=True))
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return logistic(self.bias, self.weights, FEATURES, values)
 
 
 @lru_cache(maxsize=4)

@@ -14,12 +14,12 @@ ranges differ between models.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from qa.claim_check import question_terms
+from qa.logit import logistic
 from qa.retrieval import is_cross_lingual
 from qa.schema import Hit
 from qa.settings import Settings
@@ -91,8 +91,7 @@ class FittedGate:
     threshold: float
 
     def probability(self, values: dict[str, float]) -> float:
-        z = self.bias + sum(w * values[f] for w, f in zip(self.weights, FEATURES, strict=True))
-        return 1.0 / (1.0 + math.exp(-z))
+        return logistic(self.bias, self.weights, FEATURES, values)
 
 
 @lru_cache(maxsize=4)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from qa.dating import date_label
 from qa.schema import Answer, Hit
 
 _BACKEND_LABELS = {"ollama": "Ollama", "llamacpp": "embedded"}
@@ -48,7 +49,7 @@ def render_answer(answer: Answer, note: str | None = None) -> str:
     for sentence in answer.sentences:
         chips = "".join(
             _chip(c.number, cite_key(c.number, answer.sources[c.number - 1], c.start, c.end),
-                  f"{answer.sources[c.number - 1].title}: {c.quote}")
+                  _chip_title(answer.sources[c.number - 1], c.quote))
             for c in sentence.citations if 0 < c.number <= len(answer.sources)
         )
         if sentence.verified:
@@ -76,7 +77,14 @@ def render_error(message: str) -> str:
 
 
 def _meta_line(hit: Hit) -> str:
-    return " · ".join(x for x in (hit.date, hit.source, Path(hit.path).name) if x)
+    """When (and where that was read), who, which file: "2021-12-08 (stamp) · tagesschau · …"."""
+    when = date_label(hit.date, hit.date_origin)
+    return " · ".join(x for x in (when, hit.source, Path(hit.path).name) if x)
+
+
+def _chip_title(hit: Hit, quote: str) -> str:
+    return f"{hit.title} · {date_label(hit.date, hit.date_origin)}" + (
+        f" · {hit.source}" if hit.source else "") + f": {quote}"
 
 
 def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
@@ -169,7 +177,8 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             for s in answer.sentences
         ],
         "sources": [
-            {"number": i, "title": h.title, "date": h.date, "source": h.source,
+            {"number": i, "title": h.title, "date": h.date, "date_origin": h.date_origin,
+             "source": h.source,
              "article_id": h.article_id, "start": h.start, "end": h.end, "text": h.text}
             for i, h in enumerate(answer.sources, start=1)
         ],

@@ -33,7 +33,7 @@ from qa.chat_render import (
     render_sources,
     render_streaming,
 )
-from qa.cleaning import to_iso_date
+from qa.dating import date_label, parse_user_date
 from qa.embedding import EmbeddingError
 from qa.indexing import build_index
 from qa.llm.base import BackendError
@@ -145,7 +145,7 @@ def parse_filters(source: str | None, date_from: str | None, date_to: str | None
     dates: list[str | None] = []
     for value in (date_from, date_to):
         value = (value or "").strip()
-        iso = to_iso_date(value) if value else None
+        iso = parse_user_date(value) if value else None
         if value and iso is None:
             raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD.")
         dates.append(iso)
@@ -203,8 +203,8 @@ class ChatApp:
             rows = self.store().articles()
         except IndexMissingError:
             return []
-        return [[r["title"], r["date"] or "", r["source"] or "", r["chunks"], r["id"]]
-                for r in rows]
+        return [[r["title"], date_label(r["date"], r["date_origin"]), r["source"] or "",
+                 r["chunks"], r["id"]] for r in rows]
 
     def ask(
         self, question: str, history_json: str = "[]", backend: str = "auto", k: int = 5
@@ -311,7 +311,8 @@ class ChatApp:
         if article is None:
             message = "This article is no longer in the index (it was removed or re-indexed)."
             return render_error(message), gr.Tabs(selected="article")
-        meta = " · ".join(x for x in (article.date, article.source, Path(article.path).name) if x)
+        when = date_label(article.date, article.date_origin)
+        meta = " · ".join(x for x in (when, article.source, Path(article.path).name) if x)
         body = render_article(article.title, meta, article.text, (s, e), (cs, ce), int(number))
         return body, gr.Tabs(selected="article")
 
@@ -319,7 +320,7 @@ class ChatApp:
 
     def _corpus_outputs(self, message: str) -> tuple[Any, ...]:
         table = self.articles_table()
-        choices = [(f"{title} ({date or 'no date'})", aid) for title, date, _, _, aid in table]
+        choices = [(f"{title} ({date})", aid) for title, date, _, _, aid in table]
         return (message, table, gr.Dropdown(choices=choices, value=None),
                 gr.Dropdown(choices=[_ALL_SOURCES, *self.sources()]))
 

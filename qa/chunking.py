@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qa.cleaning import MONTHS
+from qa.dating import MONTHS
 from qa.schema import Chunk
 
 # Abbreviations after which a period does not end a sentence (compared case-sensitively

@@ -10,31 +10,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
 
-MONTHS = {
-    "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "april": 4, "mai": 5, "juni": 6,
-    "juli": 7, "august": 8, "september": 9, "oktober": 10, "november": 11, "dezember": 12,
-}
+from qa.dating import ArticleDate, byline_date, dateline_date, metadata_date, stamp_date
+from qa.language import language
 
 #: Agencies and outlets recognised in credits, datelines and "Quelle:" lines.
 AGENCIES = ["dpa-AFX", "dpa", "AFP", "Reuters", "AP", "KNA", "epd", "APA", "SDA", "Bloomberg"]
 _AGENCY_RE = "|".join(re.escape(a) for a in AGENCIES)
 
-_WEEKDAY = r"(?:Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|Sonntag)"
-
-# Lines that are only a date stamp; the date is kept as metadata, the line dropped.
-_DATE_LINES = [
-    re.compile(r"^\s*Stand:\s*(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\b.*$", re.I),
-    re.compile(
-        rf"^\s*(?:{_WEEKDAY},\s*)?(?P<d>\d{{1,2}})\.(?P<m>\d{{1,2}})\.(?P<y>\d{{4}})"
-        rf"(?:\s+\d{{1,2}}:\d{{2}}(?:\s*Uhr)?)?(?:\s+von\s+(?P<src>[\w.-]+))?(?:\s*\|.*)?$"
-    ),
-    re.compile(r"^\s*(?:Veröffentlicht|Erschienen|Aktualisiert)(?:\s+am)?:?\s*"
-               r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\b.*$", re.I),
-]
 # A "date YYYY-MM[-DD]" stamp some scrapers prepend to the title line.
 _DATE_PREFIX = re.compile(r"^\s*date\s+(?P<iso>\d{4}-\d{2}(?:-\d{2})?)\s+")
+# Labelled stamps are trusted anywhere (sites print "Stand: ..." under the text too); an
+# unlabelled date line only in the header, before the story's first long paragraph.
+_STAMP_LABEL = re.compile(
+    r"^\s*(?:Stand|Veröffentlicht|Erschienen|Aktualisiert|Published|Updated|Posted)\b", re.I
+)
+_LONG_PARAGRAPH = 200
 
 # Dropped wherever they stand: photo credits, captions and ad labels.
 _DROP_LINES = [
@@ -81,6 +72,7 @@ class Cleaned:
     text: str
     date: str | None
     source: str | None
+    date_origin: str | None = None  # metadata, stamp, byline or dateline (qa.dating.ORIGINS)
 
 
 def clean_article(
@@ -96,9 +88,11 @@ def clean_article(
     """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = [line.rstrip() for line in text.split("\n")]
-    found_date = to_iso_date(date_hint) if date_hint else None
+    order = "MDY" if language(text[:2000]) == "en" else "DMY"
+    found = metadata_date(date_hint)
     sources: list[str] = [source_hint] if source_hint else []
     kept: list[str] = []
+    in_header = True
 
     for line in lines:
         stripped = line.strip()
@@ -107,16 +101,18 @@ def clean_article(
             continue
         prefix = _DATE_PREFIX.match(line)
         if prefix:
-            found_date = found_date or prefix.group("iso")
+            scraped = metadata_date(prefix.group("iso"))
+            found = found or (ArticleDate(scraped.value, "stamp") if scraped else None)
             line = line[prefix.end():]
             stripped = line.strip()
-        date_line = _match_any(_DATE_LINES, stripped)
-        if date_line:
-            found_date = found_date or _ymd(date_line)
-            src = date_line.groupdict().get("src")
-            if src:
-                sources.append(src)
-            continue
+        if in_header or _STAMP_LABEL.match(stripped):
+            stamped = stamp_date(stripped, order)
+            day = stamped or byline_date(stripped, order)
+            if day:
+                found = found or ArticleDate(day.isoformat(), "stamp" if stamped else "byline")
+                sources.extend(_agencies_in(stripped))
+                continue
+        in_header = in_header and len(stripped) < _LONG_PARAGRAPH
         tail = _match_any(_TAIL_MARKERS, stripped)
         if tail and any(k.strip() for k in kept):
             src = tail.groupdict().get("src")
@@ -152,46 +148,21 @@ def clean_article(
     while len(paragraphs) > 1 and re.sub(r"\s+", " ", paragraphs[0]) == title:
         paragraphs.pop(0)
     body = "\n\n".join(paragraphs)
-    if found_date is None:
-        found_date = _date_in_text(body)
-    return Cleaned(title=title, text=body, date=found_date, source=_pick_source(sources))
+    if found is None:
+        found = _dateline(paragraphs, order)
+    return Cleaned(
+        title=title, text=body, date=found.value if found else None,
+        source=_pick_source(sources), date_origin=found.origin if found else None,
+    )
 
 
-def to_iso_date(value: str) -> str | None:
-    """Parse ISO, German numeric and German long dates into YYYY-MM-DD (or YYYY-MM)."""
-    value = value.strip()
-    iso = re.match(r"^(\d{4})-(\d{2})(?:-(\d{2}))?", value)
-    if iso:
-        y, m, d = iso.groups()
-        return _valid(int(y), int(m), int(d) if d else None)
-    num = re.search(r"\b(\d{1,2})\.(\d{1,2})\.(\d{4})\b", value)
-    if num:
-        return _valid(int(num.group(3)), int(num.group(2)), int(num.group(1)))
-    long = re.search(r"\b(\d{1,2})\.\s*([A-Za-zäÄ]+)\s+(\d{4})\b", value)
-    if long and long.group(2).lower() in MONTHS:
-        return _valid(int(long.group(3)), MONTHS[long.group(2).lower()], int(long.group(1)))
+def _dateline(paragraphs: list[str], order: str) -> ArticleDate | None:
+    """The dateline of the story's first paragraph (teasers and captions come before it)."""
+    for paragraph in paragraphs[:3]:
+        day = dateline_date(paragraph, order)
+        if day:
+            return ArticleDate(day.isoformat(), "dateline")
     return None
-
-
-def _valid(y: int, m: int, d: int | None) -> str | None:
-    try:
-        if d is None:
-            date(y, m, 1)
-            return f"{y:04d}-{m:02d}"
-        return date(y, m, d).isoformat()
-    except ValueError:
-        return None
-
-
-def _ymd(match: re.Match[str]) -> str | None:
-    return _valid(int(match.group("y")), int(match.group("m")), int(match.group("d")))
-
-
-def _date_in_text(body: str) -> str | None:
-    """Only trust an explicit stamp near the top ("08.12.2021"), not any date in the story."""
-    head = body[:300]
-    match = re.search(r"\b(\d{1,2})\.(\d{1,2})\.(20\d{2})\b", head)
-    return _valid(int(match.group(3)), int(match.group(2)), int(match.group(1))) if match else None
 
 
 def _match_any(patterns: list[re.Pattern[str]], line: str) -> re.Match[str] | None:

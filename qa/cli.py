@@ -57,12 +57,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _filters(args: argparse.Namespace) -> Any:
-    from qa.cleaning import to_iso_date
+    from qa.dating import parse_user_date
     from qa.retrieval import Filters
 
     dates = []
     for value in (args.date_from, args.date_to):
-        iso = to_iso_date(value) if value else None
+        iso = parse_user_date(value) if value else None
         if value and iso is None:
             raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD or YYYY-MM")
         dates.append(iso)

@@ -37,8 +37,9 @@ from qa.store import (
     open_index,
 )
 
-#: Bumped when sentence splitting or cleaning changes in a way that moves chunk offsets.
-PIPELINE_VERSION = 2
+#: Bumped when sentence splitting, cleaning or what is stored per article changes (3: dates
+#: read by qa.dating, with their origin); a bump rebuilds the index on the next run.
+PIPELINE_VERSION = 3
 
 #: progress(stage, done, total): stages are "scan", "embed", "write".
 Progress = Callable[[str, int, int], None]
@@ -366,7 +367,8 @@ def _to_article(raw: RawArticle, path_key: str) -> Article | Skipped:
     content_hash = hashlib.sha256(f"{cleaned.title}\n{cleaned.text}".encode()).hexdigest()
     return Article(
         id=article_id, path=path_key, title=cleaned.title, text=cleaned.text, date=cleaned.date,
-        source=cleaned.source, url=raw.url, content_hash=content_hash,
+        date_origin=cleaned.date_origin, source=cleaned.source, url=raw.url,
+        content_hash=content_hash,
     )
 
 

@@ -156,7 +156,8 @@ def _hit(
     return Hit(
         chunk_id=row.chunk_id, article_id=row.article_id, ordinal=row.ordinal, start=row.start,
         end=row.end, text=row.text, title=row.title, date=row.date, source=row.source,
-        path=row.path, score=score, dense_rank=d_rank, bm25_rank=b_rank,
+        date_origin=row.date_origin, path=row.path, score=score, dense_rank=d_rank,
+        bm25_rank=b_rank,
         dense_score=dense[d_rank - 1][1] if d_rank else None,
         bm25_score=lexical[b_rank - 1][1] if b_rank else None,
     )

@@ -22,6 +22,7 @@ class Article:
     source: str | None = None  # agency or outlet: AFP, dpa, Reuters, ...
     url: str | None = None
     content_hash: str = ""
+    date_origin: str | None = None  # where the date was read: metadata, stamp, byline, dateline
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Hit:
     bm25_rank: int | None = None
     bm25_score: float | None = None
     dense_score: float | None = None
+    date_origin: str | None = None  # metadata, stamp, byline or dateline; None when undated
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ FORMAT_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, date TEXT, source TEXT,
-    url TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL);
+    url TEXT, content_hash TEXT NOT NULL, text TEXT NOT NULL, date_origin TEXT);
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
@@ -91,6 +92,7 @@ class ChunkRow:
     date: str | None
     source: str | None
     path: str
+    date_origin: str | None = None
 
 
 class IndexStore:
@@ -113,13 +115,20 @@ class IndexStore:
             self._local.conn = conn
         return conn
 
+    @functools.cached_property
+    def _origin(self) -> str:
+        """The date-origin column, or NULL in a generation built before it existed."""
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(articles)")}
+        return "a.date_origin" if "date_origin" in columns else "NULL"
+
     def chunk_rows(self, chunk_ids: list[int]) -> dict[int, ChunkRow]:
         if not chunk_ids:
             return {}
         marks = ",".join("?" * len(chunk_ids))
         rows = self.db.execute(
             "SELECT c.id, c.article_id, c.ordinal, c.start, c.end, c.text, a.title, a.date,"
-            f" a.source, a.path FROM chunks c JOIN articles a ON a.id = c.article_id"
+            f" a.source, a.path, {self._origin} FROM chunks c JOIN articles a"
+            " ON a.id = c.article_id"
             f" WHERE c.id IN ({marks})",
             chunk_ids,
         ).fetchall()
@@ -127,8 +136,8 @@ class IndexStore:
 
     def article(self, article_id: str) -> Article | None:
         row = self.db.execute(
-            "SELECT id, path, title, text, date, source, url, content_hash FROM articles"
-            " WHERE id = ?",
+            "SELECT id, path, title, text, date, source, url, content_hash,"
+            f" {self._origin} FROM articles a WHERE id = ?",
             (article_id,),
         ).fetchone()
         return Article(*row) if row else None
@@ -136,10 +145,11 @@ class IndexStore:
     def articles(self) -> list[dict[str, Any]]:
         """Article list for overviews: metadata and chunk counts, no text."""
         rows = self.db.execute(
-            "SELECT a.id, a.title, a.date, a.source, a.path, COUNT(c.id) FROM articles a"
-            " LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id ORDER BY a.date, a.title"
+            f"SELECT a.id, a.title, a.date, {self._origin}, a.source, a.path, COUNT(c.id)"
+            " FROM articles a LEFT JOIN chunks c ON c.article_id = a.id GROUP BY a.id"
+            " ORDER BY a.date, a.title"
         ).fetchall()
-        keys = ("id", "title", "date", "source", "path", "chunks")
+        keys = ("id", "title", "date", "date_origin", "source", "path", "chunks")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def chunk_ids_where(
@@ -265,9 +275,9 @@ class GenerationWriter:
 
     def add_article(self, article: Article) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
             (article.id, article.path, article.title, article.date, article.source, article.url,
-             article.content_hash, article.text),
+             article.content_hash, article.text, article.date_origin),
         )
 
     def add_chunks(self, ids: list[int], chunks: list[Chunk], vectors: np.ndarray) -> None:

@@ -31,7 +31,7 @@ from qa.prompting import (
     system_prompt,
 )
 from qa.retrieval import Filters, Retriever
-from qa.schema import Answer, AnswerSentence, Hit
+from qa.schema import Answer, AnswerSentence, Hit, SearchScope
 from qa.settings import Settings
 from qa.support import SupportScorer
 
@@ -116,6 +116,14 @@ class Answerer:
         backend, model = (llm.name, llm.model) if llm else ("extractive", "quote-only")
         yield AnswerEvent("status", note)
 
+        scope = self.retriever.scope(filters)
+        if scope is not None and scope.searched_articles == 0:  # say so, not "not in them"
+            yield AnswerEvent("sources", hits=[])
+            empty = Answer(question=question, text=scope.empty_message(), sentences=[],
+                           sources=[], refused=True, backend=backend, model=model,
+                           search_query=question)
+            yield self._done(empty, started, {}, scope)
+            return
         _ = self.retriever.embedder.model  # load first: retrieval_s times the search alone
         query = question
         if history:
@@ -130,12 +138,12 @@ class Answerer:
         turn = _Turn(question, query, language(question), backend, model)
         if not self.gate.decide(query, hits).answerable:
             yield AnswerEvent("sources", hits=[])
-            yield self._done(turn.answer([], []), started, timings)
+            yield self._done(turn.answer([], []), started, timings, scope)
             return
 
         if llm is None:
             yield AnswerEvent("sources", hits=hits)
-            yield self._done(self._extractive(turn, hits), started, timings)
+            yield self._done(self._extractive(turn, hits), started, timings, scope)
             return
 
         t0 = time.perf_counter()
@@ -144,7 +152,7 @@ class Answerer:
         timings["prompt_tokens"] = float(prompt.tokens)
         if not prompt.hits:  # the passages held only instructions addressed to a model
             yield AnswerEvent("sources", hits=[])
-            yield self._done(turn.answer([], hits), started, timings)
+            yield self._done(turn.answer([], hits), started, timings, scope)
             return
         yield AnswerEvent("sources", hits=prompt.hits)
         pieces: list[str] = []
@@ -168,9 +176,10 @@ class Answerer:
             except BackendError as exc:
                 answer = self._extractive(turn, prompt.hits)
                 answer.notice = f"{exc} Showing quoted passages instead."
-                yield self._done(answer, started, timings)
+                yield self._done(answer, started, timings, scope)
                 return
-        yield self._done(self._verified("".join(pieces), turn, prompt.hits), started, timings)
+        answer = self._verified("".join(pieces), turn, prompt.hits)
+        yield self._done(answer, started, timings, scope)
 
     def prompt(
         self, question: str, hits: list[Hit], llm: LLM, focus_on: str | None = None
@@ -245,8 +254,11 @@ class Answerer:
         return answer
 
     @staticmethod
-    def _done(answer: Answer, started: float, timings: dict[str, float]) -> AnswerEvent:
+    def _done(
+        answer: Answer, started: float, timings: dict[str, float], scope: SearchScope | None
+    ) -> AnswerEvent:
         answer.timings = {**timings, "total_s": time.perf_counter() - started}
+        answer.scope = scope
         return AnswerEvent("done", answer=answer)
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 import itertools
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from qa.dating import date_label
+from qa.language import language
+from qa.relative_days import annotate_relative_days, resolve_relative_days
 from qa.schema import Answer, Hit
 
 _BACKEND_LABELS = {"ollama": "Ollama", "llamacpp": "embedded"}
@@ -53,17 +56,34 @@ def render_answer(answer: Answer, note: str | None = None) -> str:
             for c in sentence.citations if 0 < c.number <= len(answer.sources)
         )
         if sentence.verified:
-            parts.append(f"<span>{esc(sentence.text)}</span>{chips}")
+            cited = [answer.sources[c.number - 1] for c in sentence.citations
+                     if 0 < c.number <= len(answer.sources)]
+            shown = with_days(sentence.text, cited[0].date if cited else None)
+            parts.append(f"<span>{shown}</span>{chips}")
         else:
             parts.append(f'<span class="qa-unverified" title="not supported by the passages">'
                          f"{esc(sentence.text)}</span>{chips}")
     total = answer.timings.get("total_s")
     meta = backend_label(answer) + (f" · {total:.1f} s" if total is not None else "")
     out = f'<div class="qa-answer">{" ".join(parts)}</div><div class="qa-meta">{esc(meta)}</div>'
+    if answer.scope is not None and answer.scope.searched_articles:
+        out += f'<div class="qa-scope">⌖ {esc(answer.scope.describe())}</div>'
     for text in (note, answer.notice):
         if text:
             out += f'<div class="qa-notice">ℹ {esc(text)}</div>'
     return out
+
+
+def with_days(text: str, published: str | None) -> str:
+    """`text` escaped, each relative day ("am Donnerstag") followed by the calendar day it
+    names in the article dated `published`: "am Donnerstag [2. Dezember 2021]"."""
+    out, pos = [], 0
+    for day in resolve_relative_days(text, published):
+        out += [esc(text[pos:day.end]),
+                f'<span class="qa-when" title="resolved against the article\'s date '
+                f'{esc(published or "")}">[{esc(day.label(language(text)))}]</span>']
+        pos = day.end
+    return "".join(out) + esc(text[pos:])
 
 
 def render_streaming(text: str, status: str = "") -> str:
@@ -82,9 +102,14 @@ def _meta_line(hit: Hit) -> str:
     return " · ".join(x for x in (when, hit.source, Path(hit.path).name) if x)
 
 
-def _chip_title(hit: Hit, quote: str) -> str:
+def _hit_label(hit: Hit) -> str:
+    """Title, date (and where it was read) and source: what a chip's tooltip says."""
     return f"{hit.title} · {date_label(hit.date, hit.date_origin)}" + (
-        f" · {hit.source}" if hit.source else "") + f": {quote}"
+        f" · {hit.source}" if hit.source else "")
+
+
+def _chip_title(hit: Hit, quote: str) -> str:
+    return f"{_hit_label(hit)}: {annotate_relative_days(quote, hit.date)}"
 
 
 def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
@@ -97,6 +122,8 @@ def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
     for sentence in answer.sentences if answer else []:
         for c in sentence.citations:
             quotes.setdefault(c.number, (c.quote, c.start, c.end))
+    cited_spans = [(c.article_id, c.start, c.end)
+                   for sentence in (answer.sentences if answer else []) for c in sentence.citations]
     numbered = list(enumerate(hits, start=1))
     numbered.sort(key=lambda item: (item[0] not in quotes, item[0]))
     cards = []
@@ -105,21 +132,33 @@ def render_sources(hits: list[Hit], answer: Answer | None = None) -> str:
         if cited:
             text, start, end = quotes[number]
             key = cite_key(number, hit, start, end)
-            body = f'<div class="qa-card-quote">{esc(text)}</div>'
+            body = f'<div class="qa-card-quote">{with_days(text, hit.date)}</div>'
         else:
             key = cite_key(number, hit)
-            snippet = hit.text[:220].replace("\n", " ") + ("…" if len(hit.text) > 220 else "")
+            snippet = _snippet(hit, cited_spans)
             label = "" if answer is None else (
                 "related, not an answer · " if answer.refused else "not cited · ")
             body = f'<div class="qa-card-snippet">{label}{esc(snippet)}</div>'
         cards.append(
             f'<div class="qa-card{" qa-cited" if cited else ""}">'
-            f'<div class="qa-card-head">{_chip(number, key, hit.title)}'
+            f'<div class="qa-card-head">{_chip(number, key, _hit_label(hit))}'
             f'<span class="qa-card-title">{esc(hit.title)}</span></div>'
             f'<div class="qa-card-meta">{esc(_meta_line(hit))}</div>{body}'
             f'<a class="qa-open" href="{_CITE}{key}">Open article →</a></div>'
         )
     return "".join(cards)
+
+
+def _snippet(hit: Hit, cited: list[tuple[str, int, int]], size: int = 220) -> str:
+    """The start of an uncited passage, without the sentences already quoted on a cited card
+    (an overlapping chunk would otherwise repeat them)."""
+    text = hit.text
+    spans = sorted((max(s, hit.start) - hit.start, min(e, hit.end) - hit.start)
+                   for a, s, e in cited if a == hit.article_id and s < hit.end and e > hit.start)
+    for s, e in reversed(spans):
+        text = text[:s] + " … " + text[e:]
+    text = " ".join(text.split()).strip(" …") or "…"
+    return text[:size] + ("…" if len(text) > size else "")
 
 
 def render_article(
@@ -183,4 +222,6 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             for i, h in enumerate(answer.sources, start=1)
         ],
         "timings": dict(answer.timings),
+        "scope": None if answer.scope is None else {
+            **asdict(answer.scope), "text": answer.scope.describe()},
     }

@@ -73,6 +73,8 @@ a.qa-chip:hover { background: var(--color-accent); color: white !important; }
 .qa-meta { margin-top: .5em; font-size: .8em; color: var(--body-text-color-subdued); }
 .qa-notice { margin-top: .4em; padding: .25em .6em; font-size: .85em; border-radius: 4px;
   border-left: 3px solid #f59e0b; background: rgba(245, 158, 11, .12); }
+.qa-when { color: var(--color-accent); font-size: .9em; white-space: nowrap; }
+.qa-scope { margin-top: .3em; font-size: .8em; color: var(--body-text-color-subdued); }
 .qa-error { padding: .25em .6em; border-left: 3px solid #dc2626; background: rgba(220, 38, 38, .1);
   border-radius: 4px; }
 .qa-status { font-size: .85em; color: var(--body-text-color-subdued); font-style: italic; }
@@ -140,7 +142,9 @@ def resolve_backend(choice: str | None, settings: Settings) -> str:
     return settings.llm if value == "auto" else value
 
 
-def parse_filters(source: str | None, date_from: str | None, date_to: str | None) -> Filters:
+def parse_filters(
+    source: str | None, date_from: str | None, date_to: str | None, include_undated: bool = False
+) -> Filters:
     """Filters from the settings panel; a date that cannot be read is a ValueError."""
     dates: list[str | None] = []
     for value in (date_from, date_to):
@@ -150,7 +154,7 @@ def parse_filters(source: str | None, date_from: str | None, date_to: str | None
             raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD.")
         dates.append(iso)
     src = source if source and source != _ALL_SOURCES else None
-    return Filters(src, dates[0], dates[1])
+    return Filters(src, dates[0], dates[1], bool(include_undated))
 
 
 def _messages(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -207,9 +211,14 @@ class ChatApp:
                  r["chunks"], r["id"]] for r in rows]
 
     def ask(
-        self, question: str, history_json: str = "[]", backend: str = "auto", k: int = 5
+        self, question: str, history_json: str = "[]", backend: str = "auto", k: int = 5,
+        source: str = "", date_from: str = "", date_to: str = "", include_undated: bool = False,
     ) -> dict[str, Any]:
-        """Answer `question` (history: JSON list of {role, content}); the `/ask` endpoint."""
+        """Answer `question` (history: JSON list of {role, content}); the `/ask` endpoint.
+
+        Filters as in the chat: a source, a date range (YYYY-MM[-DD] or "Dezember 2021"),
+        and whether a date range keeps undated articles; the result's `scope` says what was
+        searched and how many undated articles were left out."""
         try:
             history = json.loads(history_json or "[]")
             if not isinstance(history, list) or not all(
@@ -220,7 +229,7 @@ class ChatApp:
                 raise ValueError("k must be at least 1.")
             answer = self.answerer.ask(
                 question, history=history, llm_choice=resolve_backend(backend, self.settings),
-                k=int(k),
+                k=int(k), filters=parse_filters(source, date_from, date_to, include_undated),
             )
         except json.JSONDecodeError as exc:
             raise gr.Error(f"history_json is not valid JSON: {exc}") from exc
@@ -247,6 +256,7 @@ class ChatApp:
         source: str | None,
         date_from: str,
         date_to: str,
+        include_undated: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer: (chat messages, sources panel, turns, right-hand tab)."""
         question = (question or "").strip()
@@ -263,7 +273,7 @@ class ChatApp:
         yield view(render_streaming("", status)), gr.skip(), turns, tab
         try:
             choice = resolve_backend(backend, self.settings)
-            filters = parse_filters(source, date_from, date_to)
+            filters = parse_filters(source, date_from, date_to, include_undated)
             for event in self.answerer.stream(
                 question, history=_history(turns), filters=filters, llm_choice=choice,
                 ollama_model=(ollama_model or "").strip() or None, k=int(k),
@@ -286,7 +296,9 @@ class ChatApp:
                     answer = event.answer
                     shown_note = note if note and answer.backend != "ollama" else None
                     body = render_answer(answer, shown_note)
-                    turns = [*turns, {"question": question, "answer": answer.text, "html": body}]
+                    left_out = answer.scope.undated_left_out if answer.scope else 0
+                    turns = [*turns, {"question": question, "answer": answer.text, "html": body,
+                                      "undated_left_out": left_out}]
                     yield _messages(turns), render_sources(answer.sources, answer), turns, \
                         gr.skip()
                     return
@@ -296,6 +308,20 @@ class ChatApp:
             body = (f"<div>{partial}</div>" if partial else "") + render_error(_user_message(exc))
             turns = [*turns, {"question": question, "answer": None, "html": body}]
             yield _messages(turns), render_sources(hits), turns, gr.skip()
+
+    @staticmethod
+    def offer_undated(turns: list[dict[str, Any]]) -> Any:
+        """After an answer whose date filter left undated articles out: the one-click offer."""
+        n = int(turns[-1].get("undated_left_out", 0)) if turns else 0
+        label = f"Include the {n} undated article{'s' * (n != 1)} and ask again"
+        return gr.Button(label, visible=n > 0)
+
+    @staticmethod
+    def reask_with_undated(turns: list[dict[str, Any]]) -> tuple[Any, ...]:
+        """Tick "include undated" and ask the last question again (its answer stays above)."""
+        question = turns[-1]["question"] if turns else ""
+        pending = [*_messages(turns), {"role": "user", "content": esc(question)}]
+        return question, pending, True, gr.Button(visible=False)
 
     def open_article(self, key: str) -> tuple[str, Any]:
         """The article view for a chip/card key: "n|article_id|start|end|chunk_start|chunk_end"."""
@@ -422,6 +448,13 @@ class ChatApp:
                                     )
                                     date_from = gr.Textbox(label="From (YYYY-MM-DD)")
                                     date_to = gr.Textbox(label="To (YYYY-MM-DD)")
+                                    undated = gr.Checkbox(
+                                        False, label="Keep undated articles in a date filter",
+                                        info="their date is unknown, so a range cannot place "
+                                        "them")
+                            undated_btn = gr.Button("Include undated articles and ask again",
+                                                    visible=False, size="sm",
+                                                    elem_id="qa-undated-btn")
                         with gr.Column(scale=2), gr.Tabs() as right:
                             with gr.Tab("Sources", id="sources"):
                                 sources_html = gr.HTML(render_sources([]), js_on_load=None,
@@ -456,18 +489,24 @@ class ChatApp:
                 "concurrency_limit": ANSWERS_AT_ONCE, "concurrency_id": "answers",
                 "api_visibility": "undocumented",
             }
-            inputs = [pending, turns, backend, model, k, source, date_from, date_to]
+            inputs = [pending, turns, backend, model, k, source, date_from, date_to, undated]
             outputs = [chatbot, sources_html, turns, right]
-            box.submit(self.start, [box, turns], [box, pending, chatbot], queue=False,
-                       api_visibility="private").then(self.respond, inputs, outputs,
-                                                      **model_limits)
+            private: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+            box.submit(self.start, [box, turns], [box, pending, chatbot], **private).then(
+                self.respond, inputs, outputs, **model_limits
+            ).then(self.offer_undated, [turns], [undated_btn], **private)
             chatbot.example_select(
-                _example, [turns], [box, pending, chatbot], queue=False, api_visibility="private"
-            ).then(self.respond, inputs, outputs, **model_limits)
+                _example, [turns], [box, pending, chatbot], **private
+            ).then(self.respond, inputs, outputs, **model_limits).then(
+                self.offer_undated, [turns], [undated_btn], **private)
+            undated_btn.click(self.reask_with_undated, [turns],
+                              [pending, chatbot, undated, undated_btn], **private).then(
+                self.respond, inputs, outputs, **model_limits
+            ).then(self.offer_undated, [turns], [undated_btn], **private)
             for event in (clear.click, chatbot.clear):
-                event(lambda: ([], [], render_sources([]), ARTICLE_PLACEHOLDER), None,
-                      [chatbot, turns, sources_html, article_html], queue=False,
-                      api_visibility="private")
+                event(lambda: ([], [], render_sources([]), ARTICLE_PLACEHOLDER,
+                               gr.Button(visible=False)), None,
+                      [chatbot, turns, sources_html, article_html, undated_btn], **private)
             open_btn.click(self.open_article, [cite_key_box], [article_html, right],
                            js=_JS_PASS_CITE, concurrency_limit=None, show_progress="hidden",
                            api_visibility="undocumented").then(None, js=_JS_SCROLL)

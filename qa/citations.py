@@ -25,6 +25,8 @@ from qa.claim_check import (
     makes_claim,
     resolve_pronoun,
 )
+from qa.language import language
+from qa.relative_days import resolve_relative_days
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
     SupportScorer,
@@ -113,7 +115,9 @@ class CitationVerifier:
         support = self.scorer.matrix(claims, texts, claim_lang=lang)
         # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
-        windows = [" ".join([hits[p].title, *(x.text for x in spans[p][max(0, k - 1): k + 2])])
+        windows = [_with_days(" ".join([hits[p].title,
+                                        *(x.text for x in spans[p][max(0, k - 1): k + 2])]),
+                              hits[p].date)
                    for p, sents in enumerate(spans) for k in range(len(sents))]
         window_numbers = [stated_numbers(w) for w in windows]
         limits = np.full(support.shape, self.threshold, dtype="float32")
@@ -171,6 +175,14 @@ class CitationVerifier:
             start=hit.start + span.start, end=hit.start + span.end, quote=span.text,
             support=round(score, 3),
         )
+
+
+def _with_days(window: str, published: str | None) -> str:
+    """A passage window plus the days its relative days name ("am Donnerstag" in an article of
+    Friday 3 December 2021 adds "2. Dezember 2021"): the prompt shows the model those days,
+    so an answer may state them."""
+    days = resolve_relative_days(window, published)
+    return window + "".join(f" {d.label(language(window))}" for d in days)
 
 
 def render(sentences: list[AnswerSentence]) -> str:

@@ -35,8 +35,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _retrieval_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", "--top-k", type=int, help="passages to return (QA_TOP_K)")
     parser.add_argument("--source", help="only articles from this source, e.g. AFP")
-    parser.add_argument("--date-from", help="only articles dated on/after (YYYY-MM[-DD])")
-    parser.add_argument("--date-to", help="only articles dated on/before (YYYY-MM[-DD])")
+    parser.add_argument("--from", "--date-from", dest="date_from",
+                        help="only articles dated on/after (YYYY-MM[-DD], 'Dezember 2021')")
+    parser.add_argument("--to", "--date-to", dest="date_to",
+                        help="only articles dated on/before (YYYY-MM[-DD])")
+    parser.add_argument("--include-undated", action="store_true",
+                        help="a date filter keeps articles whose date is unknown")
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -66,7 +70,19 @@ def _filters(args: argparse.Namespace) -> Any:
         if value and iso is None:
             raise ValueError(f"Cannot read the date '{value}': use YYYY-MM-DD or YYYY-MM")
         dates.append(iso)
-    return Filters(args.source, dates[0], dates[1])
+    return Filters(args.source, dates[0], dates[1], args.include_undated)
+
+
+def _print_scope(scope: Any, say_empty: bool = True) -> None:
+    """What a filtered search looked at, and how to include what it left out."""
+    if scope is None:
+        return
+    line = scope.describe() if scope.searched_articles else (
+        scope.empty_message() if say_empty else "")
+    if scope.undated_left_out:
+        line += " Add --include-undated to search them too."
+    if line.strip():
+        print(line.strip(), file=sys.stderr)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -74,7 +90,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     retriever = Retriever(settings)
-    hits = retriever.search(args.query, args.top_k, _filters(args), mode=args.mode)
+    filters = _filters(args)
+    hits = retriever.search(args.query, args.top_k, filters, mode=args.mode)
+    _print_scope(retriever.scope(filters))
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return 0
@@ -140,6 +158,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(answer.text)
     if answer.notice:
         print(f"({answer.notice})", file=sys.stderr)
+    _print_scope(answer.scope, say_empty=False)  # the answer already says it
     print()
     print_sources(answer)
     t = answer.timings

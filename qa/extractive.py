@@ -74,5 +74,18 @@ def extract_answer(
             start=start, end=hit.start + span.end, quote=span.text,
             support=1.0,  # a verbatim quote supports itself
         )
-        out.append(AnswerSentence(f"„{span.text}“", [citation], verified=True, support=1.0))
+        out.append(AnswerSentence(quoted(span.text), [citation], verified=True, support=1.0))
     return out
+
+
+_QUOTE_MARK = re.compile(r"[„“”\"]")
+
+
+def quoted(text: str) -> str:
+    """`text` in German quotation marks, its own quotes turned into inner ones (‚…‘), so a
+    quoted statement never reads „… „…““."""
+    def inner(m: re.Match[str]) -> str:
+        opening = m.start() == 0 or text[m.start() - 1] in " \t\n([–—-"
+        return "‚" if opening else "‘"
+
+    return f"„{_QUOTE_MARK.sub(inner, text)}“"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from qa.language import language
 from qa.llm.base import Message
+from qa.relative_days import annotate_relative_days
 from qa.schema import Hit
 
 REFUSAL = {
@@ -122,8 +123,9 @@ def build_prompt(
     groups: list[str] = []
     for article_id in order:
         passages = [(n, h) for n, h in enumerate(kept, 1) if h.article_id == article_id]
-        groups.append("\n".join([article_header(passages[0][1], lang),
-                                  *(format_passage(n, h.text) for n, h in passages)]))
+        # "am Donnerstag [2. Dezember 2021]": the model can place a statement in time
+        groups.append("\n".join([article_header(passages[0][1], lang), *(
+            format_passage(n, annotate_relative_days(h.text, h.date)) for n, h in passages)]))
     # The system prompt comes first and is the same for every question, so llama.cpp reuses
     # its KV cache; the question comes last, right before the cue. One fence around all
     # passages, not one per passage (6 tokens each, 0.3 s per answer).

@@ -18,7 +18,7 @@ import numpy as np
 from qa.bm25 import analyze
 from qa.embedding import Embedder
 from qa.language import language
-from qa.schema import Hit
+from qa.schema import Hit, SearchScope
 from qa.settings import Settings
 from qa.store import ChunkRow, IndexMissingError, IndexStore, current_folder, open_index
 
@@ -27,11 +27,16 @@ Mode = Literal["hybrid", "dense", "bm25"]
 
 @dataclass(frozen=True)
 class Filters:
-    """Optional restrictions; dates are ISO prefixes ("2021-12" or "2021-12-08")."""
+    """Optional restrictions; dates are ISO prefixes ("2021-12" or "2021-12-08").
+
+    A date range cannot place an undated article: it is left out unless `include_undated`,
+    and `Retriever.scope` counts how many were, so the reply can say so.
+    """
 
     source: str | None = None
     date_from: str | None = None
     date_to: str | None = None
+    include_undated: bool = False
 
     def active(self) -> bool:
         return any((self.source, self.date_from, self.date_to))
@@ -64,6 +69,13 @@ class Retriever:
                 self._store = store
             return self._store
 
+    def scope(self, filters: Filters | None) -> SearchScope | None:
+        """What `filters` let a search see (None without filters)."""
+        if filters is None or not filters.active():
+            return None
+        return self.store.scope(filters.source, filters.date_from, filters.date_to,
+                                filters.include_undated)
+
     def search(
         self,
         query: str,
@@ -78,7 +90,8 @@ class Retriever:
         store = self.store
         allowed = None
         if filters and filters.active():
-            allowed = store.chunk_ids_where(filters.source, filters.date_from, filters.date_to)
+            allowed = store.chunk_ids_where(filters.source, filters.date_from, filters.date_to,
+                                            filters.include_undated)
             if not allowed:
                 return []
         n = max(self.settings.candidates, k * 3)

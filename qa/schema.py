@@ -61,6 +61,64 @@ class Hit:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SearchScope:
+    """What a filtered search looked at, so a reply can say what the filter left out.
+
+    A date filter cannot place an undated article, so it leaves it out unless asked to keep
+    it; saying how many were left out is what keeps a filtered "not found" honest.
+    """
+
+    total_articles: int
+    searched_articles: int
+    undated_left_out: int  # undated articles (matching the other filters) not searched
+    source: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    include_undated: bool = False
+
+    def period(self) -> str:
+        """"2021-12-01 to 2021-12-31", "from 2021-12", "up to 2022-01-10" or ""."""
+        if self.date_from and self.date_to:
+            if self.date_from == self.date_to:
+                return f"on {self.date_from}"
+            return f"{self.date_from} to {self.date_to}"
+        if self.date_from:
+            return f"from {self.date_from}"
+        return f"up to {self.date_to}" if self.date_to else ""
+
+    def describe(self) -> str:
+        """One line for the reply: what was searched and what the filter left out."""
+        what = " and ".join(x for x in (
+            f"dated {self.period()}" if self.period() else "",
+            f"from {self.source}" if self.source else "",
+        ) if x)
+        n = self.searched_articles
+        line = f"Searched {n} of {self.total_articles} article{'s' * (self.total_articles != 1)}"
+        line += f" ({what})" if what else ""
+        if self.include_undated and (self.date_from or self.date_to):
+            line += ", undated articles included"
+        if self.undated_left_out:
+            u = self.undated_left_out
+            line += (f"; {u} undated article{'s' * (u != 1)} left out "
+                     "(their date is unknown)")
+        return line + "."
+
+    def empty_message(self) -> str:
+        """The reply when the filter leaves nothing to search (not "not in the articles")."""
+        what = " and ".join(x for x in (
+            f"dated {self.period()}" if self.period() else "",
+            f"from {self.source}" if self.source else "",
+        ) if x)
+        line = f"No article matches the filter: none of the {self.total_articles} indexed "
+        line += f"articles is {what}." if what else "articles matches."
+        if self.undated_left_out:
+            u = self.undated_left_out
+            line += (f" {u} undated article{'s' * (u != 1)} {'were' if u != 1 else 'was'} "
+                     "left out because their date is unknown.")
+        return line
+
+
 @dataclass
 class Citation:
     """A resolved citation: which passage, and the exact supporting span in the article."""
@@ -101,6 +159,8 @@ class Answer:
     notice: str | None = None  # e.g. why the answer fell back to quoting
     #: the model's sentences no passage states: not shown as the answer, kept for the record
     left_out: list[AnswerSentence] = field(default_factory=list)
+    #: what a filtered search looked at (None when no filter was set)
+    scope: SearchScope | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ import faiss
 import numpy as np
 
 from qa.bm25 import BM25Index
-from qa.schema import Article, Chunk
+from qa.schema import Article, Chunk, SearchScope
 
 FORMAT_VERSION = 1
 _SCHEMA = """
@@ -153,23 +153,31 @@ class IndexStore:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     def chunk_ids_where(
-        self, source: str | None = None, date_from: str | None = None, date_to: str | None = None
+        self, source: str | None = None, date_from: str | None = None,
+        date_to: str | None = None, include_undated: bool = False,
     ) -> set[int]:
         """Chunk ids of articles matching the filters (for filtered search)."""
-        sql, args = "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE 1=1", []
-        if source:
-            # one of the "/"-separated names ("AFP/dpa"), whole: "AP" must not match "APA"
-            sql += " AND '/' || lower(a.source) || '/' LIKE ?"
-            args.append(f"%/{source.strip().lower()}/%")
-        # Dates are ISO prefixes and a range matches what it overlaps: "2021-12" sorts before
-        # "2021-12-08", so padding with U+FFFF makes a month include its days, on either side.
-        if date_from:
-            sql += " AND a.date IS NOT NULL AND a.date || ? >= ?"
-            args += ["\uffff", date_from]
-        if date_to:
-            sql += " AND a.date IS NOT NULL AND a.date <= ?"
-            args.append(date_to + "\uffff")
+        where, args = _filter_sql(source, date_from, date_to, include_undated)
+        sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
         return {r[0] for r in self.db.execute(sql, args)}
+
+    def scope(
+        self, source: str | None = None, date_from: str | None = None,
+        date_to: str | None = None, include_undated: bool = False,
+    ) -> SearchScope:
+        """How many articles the filters search, and how many undated ones they leave out."""
+        total = int(self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+        where, args = _filter_sql(source, date_from, date_to, include_undated)
+        searched = int(self.db.execute(
+            f"SELECT COUNT(*) FROM articles a WHERE {where}", args).fetchone()[0])
+        left_out = 0
+        if (date_from or date_to) and not include_undated:
+            where, args = _filter_sql(source, None, None, False)
+            left_out = int(self.db.execute(
+                f"SELECT COUNT(*) FROM articles a WHERE {where} AND a.date IS NULL", args
+            ).fetchone()[0])
+        return SearchScope(total, searched, left_out, source, date_from, date_to,
+                           include_undated)
 
     def sources(self) -> list[str]:
         rows = self.db.execute("SELECT DISTINCT source FROM articles WHERE source IS NOT NULL")
@@ -180,6 +188,31 @@ class IndexStore:
         articles = self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
         chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return int(articles), int(chunks)
+
+
+def _filter_sql(
+    source: str | None, date_from: str | None, date_to: str | None, include_undated: bool
+) -> tuple[str, list[str]]:
+    """The WHERE clause (over `articles a`) for the search filters, and its arguments."""
+    clauses, args = ["1=1"], []
+    if source:
+        # one of the "/"-separated names ("AFP/dpa"), whole: "AP" must not match "APA"
+        clauses.append("'/' || lower(a.source) || '/' LIKE ?")
+        args.append(f"%/{source.strip().lower()}/%")
+    # Dates are ISO prefixes and a range matches what it overlaps: "2021-12" sorts before
+    # "2021-12-08", so padding with U+FFFF makes a month include its days, on either side.
+    dated = []
+    if date_from:
+        dated.append("a.date || ? >= ?")
+        args += ["\uffff", date_from]
+    if date_to:
+        dated.append("a.date <= ?")
+        args.append(date_to + "\uffff")
+    if dated:
+        in_range = " AND ".join(["a.date IS NOT NULL", *dated])
+        clauses.append(f"(a.date IS NULL OR ({in_range}))" if include_undated else
+                       f"({in_range})")
+    return " AND ".join(clauses), args
 
 
 def current_folder(index_dir: Path) -> Path | None:
@@ -229,6 +262,22 @@ def open_index(index_dir: Path) -> IndexStore:
             hint.format(f"{dense.ntotal} vectors, {len(bm25)} BM25 rows, {n_chunks} chunks")
         )
     return IndexStore(folder, manifest, dense, bm25)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    """Replace a generation's manifest in place, atomically (temp file, then `os.replace`).
+
+    For what a scan learned without changing any article (skipped files, new mtimes): the
+    vectors and rows stay the same, so a new generation would only cost a copy.
+    """
+    tmp = folder / f".manifest-{os.getpid()}-{threading.get_ident()}.json"
+    try:
+        tmp.write_text(manifest.to_json())
+        _fsync_file(tmp)
+        os.replace(tmp, folder / "manifest.json")
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_file(folder)
 
 
 @contextlib.contextmanager

@@ -105,6 +105,41 @@ def test_empty_question_shows_message(page: Any) -> None:
     expect(page.locator(".qa-error").last).to_contain_text("question is empty", timeout=30_000)
 
 
+def test_a_date_filter_says_what_it_left_out_and_keeps_undated_in_one_click(page: Any) -> None:
+    """Two sample articles state no date: a December filter leaves them out, the reply says
+    so, and one click asks again with them included (the AFP Lawrow article is one)."""
+    from playwright.sync_api import expect
+
+    OUT.mkdir(exist_ok=True)
+    page.locator("button", has_text="Settings").first.click()
+    date_from = page.get_by_label("From (YYYY-MM-DD)")
+    date_to = page.get_by_label("To (YYYY-MM-DD)")
+    date_from.fill("2021-12-01")
+    date_to.fill("2021-12-31")
+    box = page.get_by_placeholder("Ask a question", exact=False)
+    box.fill("Was fordert Lawrow?")
+    box.press("Enter")
+    scope = page.locator(".qa-scope").last
+    expect(scope).to_contain_text("Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); "
+                                  "2 undated articles left out", timeout=90_000)
+    offer = page.locator("#qa-undated-btn")
+    expect(offer).to_have_text("Include the 2 undated articles and ask again", timeout=30_000)
+    page.screenshot(path=str(OUT / "browser-date-filter.png"))
+
+    offer.click()
+    expect(page.locator(".qa-scope").last).to_contain_text("undated articles included",
+                                                           timeout=90_000)
+    expect(page.locator(".qa-answer").last).to_contain_text("Sicherheitsgarantien")
+    expect(offer).to_be_hidden()
+    keep = page.get_by_label("Keep undated articles in a date filter")
+    expect(keep).to_be_checked()
+    page.screenshot(path=str(OUT / "browser-date-filter-undated.png"))
+    # leave the page as the other tests expect it
+    keep.uncheck()
+    date_from.fill("")
+    date_to.fill("")
+
+
 @pytest.mark.slow
 def test_second_chat_sees_its_place_in_line_while_the_model_answers_the_first(
     browser: Any,

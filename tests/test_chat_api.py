@@ -18,7 +18,7 @@ import pytest
 from gradio_client import Client
 
 from qa.chat_render import render_answer, render_article, render_sources
-from qa.schema import Answer, AnswerSentence, Citation, Hit
+from qa.schema import Answer, AnswerSentence, Citation, Hit, SearchScope
 from qa.store import IndexStore, open_index
 
 sys.path.insert(0, str(Path(__file__).parent))  # the helper sits next to this file
@@ -94,6 +94,21 @@ def test_follow_up_with_history_and_options(client: Client, store: IndexStore) -
     check_spans(result, store)
 
 
+def test_filters_through_the_api_report_their_scope(client: Client) -> None:
+    result = client.predict("Was fordert Lawrow?", "[]", "quote only", 5, "", "2021-12-01",
+                            "2021-12-31", False, api_name="/ask")
+    scope = result["scope"]
+    assert (scope["searched_articles"], scope["undated_left_out"]) == (2, 2)
+    assert scope["text"].endswith("2 undated articles left out (their date is unknown).")
+    kept = client.predict("Was fordert Lawrow?", "[]", "quote only", 5, "", "Dezember 2021",
+                          "Dezember 2021", True, api_name="/ask")
+    assert kept["scope"]["undated_left_out"] == 0 and "Sicherheitsgarantien" in kept["answer"]
+    empty = client.predict("Was fordert Lawrow?", "[]", "quote only", 5, "", "2020-01-01",
+                           "2020-12-31", False, api_name="/ask")
+    assert empty["refused"] and empty["answer"].startswith("No article matches the filter")
+    assert client.predict("Was fordert Lawrow?", api_name="/ask")["scope"] is None
+
+
 def test_errors_come_back_as_messages(client: Client) -> None:
     with pytest.raises(Exception, match="question is empty"):
         client.predict("  ", api_name="/ask")
@@ -160,3 +175,34 @@ def test_a_refusal_offers_its_passages_as_related_not_as_an_answer() -> None:
     answered = Answer(question="q", text="x", refused=False, backend="llamacpp", model="qwen",
                       sources=[_hit()], sentences=[])
     assert "not cited" in render_sources(answered.sources, answered)
+
+
+def test_a_filtered_answer_says_what_it_searched() -> None:
+    scope = SearchScope(5, 2, 2, None, "2021-12-01", "2021-12-31")
+    answer = Answer(question="q", text="x", refused=False, backend="extractive",
+                    model="quote-only", sources=[_hit()], sentences=[], scope=scope)
+    html = render_answer(answer)
+    assert ('<div class="qa-scope">⌖ Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); '
+            "2 undated articles left out (their date is unknown).</div>") in html
+    assert "qa-scope" not in render_answer(Answer(
+        question="q", text="x", refused=False, backend="extractive", model="quote-only",
+        sources=[], sentences=[]))
+
+
+def test_an_uncited_card_does_not_repeat_the_cited_sentence() -> None:
+    text = "Lawrow forderte Garantien. Blinken warnte vor Folgen. Putin schwieg dazu lange."
+    first = Hit(chunk_id=0, article_id="a1", ordinal=0, start=0, end=len(text), text=text,
+                title="T", date=None, source="AFP", path="a.txt", score=1.0)
+    # an overlapping chunk of the same article, not cited
+    second = Hit(chunk_id=1, article_id="a1", ordinal=1, start=27, end=len(text),
+                 text=text[27:], title="T", date=None, source="AFP", path="a.txt", score=0.5)
+    cited = Citation(number=1, article_id="a1", chunk_id=0, start=27, end=53,
+                     quote=text[27:53], support=1.0)
+    answer = Answer(question="q", text="", refused=False, backend="extractive",
+                    model="quote-only", sources=[first, second],
+                    sentences=[AnswerSentence(f"„{text[27:53]}“", [cited], verified=True)])
+    cards = render_sources(answer.sources, answer)
+    uncited = cards[cards.index("not cited"):]
+    assert "Blinken warnte" not in uncited and "Putin schwieg dazu lange." in uncited
+    # every card's chip names the article's date and source
+    assert 'title="T · undated · AFP"' in cards

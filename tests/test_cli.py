@@ -44,7 +44,7 @@ def test_index_then_search_json(
     index_dir = tmp_path / "index"
     assert main(["index", str(articles), "--index-dir", str(index_dir), "-q"]) == 0
     out = capsys.readouterr().out
-    assert "2 added, 0 updated, 0 removed, 0 unchanged, 0 skipped; 2 articles and 2 chunks" in out
+    assert "2 articles added, 0 updated, 0 removed, 0 unchanged; 0 files skipped; 2 chunks" in out
     assert "Index: 2 articles, 2 chunks" in out
     assert current_folder(index_dir) is not None
 
@@ -63,7 +63,7 @@ def test_index_then_search_json(
     # a second `qa index` (no folder: the indexed one is remembered) has nothing to do
     assert main(["index", "--index-dir", str(index_dir), "-q", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["published"] is False and report["unchanged"] == 2
+    assert report["published"] is False and report["articles_unchanged"] == 2
 
 
 def test_index_flags_reach_the_settings(
@@ -107,6 +107,27 @@ def test_search_the_samples_with_filters(
     assert main(["search", "Was fordert Lawrow?", *index, "-k", "2", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
     assert any("langfristige Sicherheitsgarantien" in h["text"] for h in hits)
+
+
+def test_search_with_a_date_filter_says_what_it_left_out(
+    sample_index: Settings, use_shared_embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    index = ["--index-dir", str(sample_index.index_dir)]
+    assert main(["search", "Lawrow", *index, "--from", "2021-12-01", "--to", "2021-12-31"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); 2 undated "
+                   "articles left out (their date is unknown). Add --include-undated to "
+                   "search them too.\n")
+    assert main(["search", "Lawrow", *index, "--from", "Dezember 2021", "--to", "Dezember 2021",
+                 "--include-undated", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "undated articles included" in captured.err
+    assert any(h["date"] is None for h in json.loads(captured.out))
+    assert main(["search", "Lawrow", *index, "--from", "2021-11-01", "--to", "2021-11-30"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "No passages found.\n"
+    assert captured.err.startswith("No article matches the filter: none of the 5 indexed "
+                                   "articles is dated 2021-11-01 to 2021-11-30.")
 
 
 def test_search_with_an_unreadable_date_is_a_one_line_error(

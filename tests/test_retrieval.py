@@ -135,6 +135,44 @@ def test_source_and_date_filters_combine(retriever: Retriever) -> None:
     assert {prefix(h) for h in hits} == {"001"}
 
 
+def test_a_date_filter_can_keep_undated_articles(retriever: Retriever) -> None:
+    filters = Filters(date_from="2021-12-01", date_to="2021-12-31", include_undated=True)
+    hits = retriever.search("Ukraine Russland Biden Putin Blinken", k=20, filters=filters)
+    # 000 and 003 state no date: kept beside the December articles, 002 (January) still out
+    assert {prefix(h) for h in hits} == {"000", "001", "003", "004"}
+
+
+def test_scope_counts_what_a_filter_searched_and_left_out(retriever: Retriever) -> None:
+    assert retriever.scope(None) is None
+    assert retriever.scope(Filters()) is None
+    scope = retriever.scope(Filters(date_from="2021-12-01", date_to="2021-12-31"))
+    assert scope is not None
+    assert (scope.total_articles, scope.searched_articles, scope.undated_left_out) == (5, 2, 2)
+    assert scope.describe() == (
+        "Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); 2 undated articles left "
+        "out (their date is unknown)."
+    )
+    kept = retriever.scope(Filters(date_from="2021-12-01", date_to="2021-12-31",
+                                   include_undated=True))
+    assert kept is not None and (kept.searched_articles, kept.undated_left_out) == (4, 0)
+    assert "undated articles included" in kept.describe()
+    # the source filter alone leaves no undated article out; with a date it counts only
+    # that source's undated ones (000 is AFP and undated)
+    only_source = retriever.scope(Filters(source="AFP"))
+    assert only_source is not None and only_source.undated_left_out == 0
+    afp = retriever.scope(Filters(source="AFP", date_from="2021-12-01"))
+    assert afp is not None and (afp.searched_articles, afp.undated_left_out) == (1, 1)
+
+
+def test_scope_of_a_filter_that_leaves_nothing_says_exactly_that(retriever: Retriever) -> None:
+    scope = retriever.scope(Filters(date_from="2021-11-01", date_to="2021-11-30"))
+    assert scope is not None and scope.searched_articles == 0
+    assert scope.empty_message() == (
+        "No article matches the filter: none of the 5 indexed articles is dated 2021-11-01 "
+        "to 2021-11-30. 2 undated articles were left out because their date is unknown."
+    )
+
+
 def test_overlapping_chunks_of_one_article_are_collapsed(retriever: Retriever) -> None:
     hits = retriever.search("Lawrow forderte langfristige Sicherheitsgarantien", k=10)
     for i, a in enumerate(hits):

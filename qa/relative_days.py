@@ -32,7 +32,6 @@ from datetime import date, timedelta
 
 from qa.chunking import split_sentences
 from qa.dating import MONTHS
-from qa.language import language
 
 _WD_DE = {"montag": 0, "dienstag": 1, "mittwoch": 2, "donnerstag": 3, "freitag": 4,
           "samstag": 5, "sonnabend": 5, "sonntag": 6}
@@ -62,8 +61,8 @@ _EXPRESSION = re.compile(
     (?P<de>
       (?:(?P<de_night>(?i:in\s+der\s+nacht\s+(?:vo[nm]\s+(?:{_WEEKDAY_DE})\s+)?(?:zu[mr]?|auf)\s+
           (?:den\s+)?))
-       |(?i:am\s+|an\s+diesem\s+|diesen\s+)?(?P<de_mod>(?i:vergangene[nm]|letzte[nm]|vorige[nm]|kommende[nm]
-          |nächste[nm])\s+)?)
+       |(?i:am\s+|an\s+diesem\s+|diesen\s+)?
+        (?P<de_mod>(?i:vergangene[nm]|letzte[nm]|vorige[nm]|kommende[nm]|nächste[nm])\s+)?)
       (?P<de_wd>{_WEEKDAY_DE})(?i:{_PART_DE})?(?![{_L}]|-[{_L}])
       (?:\s+(?i:{_PART_DE})(?![{_L}]))?
       (?:\s+(?P<de_week>(?:der\s+)?(?:vergangenen|letzten|vorigen|kommenden|nächsten)\s+Woche
@@ -95,7 +94,8 @@ _EXPLICIT_AFTER = re.compile(
 )
 # habitual, indefinite, another event's day, holidays and titles
 _SKIP_BEFORE = re.compile(
-    r"(?:\b(?i:jeden|jede|jeweils|immer|every|each|einem|einen|ein|a|an\s+jenem|jenen|the)"
+    r"(?:\b(?i:jeden|jede|jeweils|immer|every|each|einem|einen|ein|a|an\s+jenem|jenen|the"
+    r"|following|previous|preceding)"
     r"|\b(?:Good|Black|Cyber|Super|Ash|Easter|Palm|Holy|Maundy|Bloody|Blue|Giving|Shrove|Whit"
     r"|Girl|Man|Schwarzer|Weißer)"
     r"|[^.!?\s„“\"]\s+Der)\W*$"
@@ -104,8 +104,8 @@ _SKIP_BEFORE = re.compile(
 _SUNDAY_TITLE = re.compile(r"\b(?:Welt|Bild|Euro|NZZ|Tagesspiegel|Kurier|taz|Mail|Independent"
                            r"|Scotland|Express|Observer)\W*$")
 _SKIP_AFTER = re.compile(
-    rf"\W*(?:(?i:darauf|danach|zuvor|davor|vor\s+\S+\s+(?:Woche|Monat|Jahr)|\S+\s+(?:weeks?"
-    rf"|months?|years?)\s+ago)(?![{_L}])"
+    rf"\W*(?:(?i:darauf|danach|zuvor|davor|vor\s+\S+\s+(?:Wochen?|Monaten?|Jahren?)"
+    rf"|\S+\s+(?:weeks?|months?|years?)\s+ago)(?![{_L}])"
     r"|(?:Times|Telegraph|Express|Mirror|Herald|Post|Mail|People|Sport|Night\s+Football"
     r"|Night\s+Live|Independent|Star)\b)"
 )
@@ -118,8 +118,9 @@ _OPENS_CLAUSE = re.compile(r"(?:.*(?:[:–—]|\s-))?\s*[„“\"«»‚‘(]*\s
 _CLAUSE = re.compile(r"[,;:()–—]|\s-\s|\b(?:dass|that|und|and|aber|but|while|während|nachdem"
                      r"|weil|because|whereas|wobei|before|bevor)\b")
 
-# Tense markers: (pattern, tense, strong). The nearest strong marker in the clause decides,
-# then a weak one in the clause, then the same in the sentence; past when there is none.
+# Tense words. The nearest strong marker in the clause decides, then a weak one (a present
+# tense that news uses for scheduled events) in the clause, then the same in the sentence;
+# past when there is none.
 _PAST_DE = (
     "sagte sagten erklärte erklärten teilte teilten betonte betonten warnte warnten drohte "
     "drohten forderte forderten kündigte kündigten bekräftigte bekräftigten telefonierte "
@@ -193,7 +194,8 @@ def resolve_relative_days(text: str, published: str | None,
     """All relative day expressions in `text`, resolved against the ISO day `published`.
 
     Returns [] unless `published` is a full day (YYYY-MM-DD): a month-only date or None never
-    resolves anything. `lang` decides the tense words; None reads each sentence's language.
+    resolves anything. `lang`: the text's language if known (it picks the tense words); None,
+    the default and the safer choice, takes each expression's own ("Donnerstag" is German).
     """
     pub = _full_day(published)
     if pub is None or not _EXPRESSION.search(text):
@@ -215,7 +217,8 @@ def annotate_relative_days(text: str, published: str | None, lang: str | None = 
     days = resolve_relative_days(text, published, lang)
     if not days:
         return text
-    label_lang = lang or language(text)
+    english = sum(_english(rel.text) for rel in days)
+    label_lang = lang or ("en" if english > len(days) - english else "de")
     for rel in reversed(days):
         text = f"{text[:rel.end]} [{rel.label(label_lang)}]{text[rel.end:]}"
     return text
@@ -295,12 +298,13 @@ def _resolve(text: str, match: re.Match[str], pub: date, s_start: int, s_end: in
         return monday + timedelta(shift + target), kind
     back = (pub.weekday() - target) % 7
     ahead = (target - pub.weekday()) % 7
-    if mod[:5] in ("verga", "letzt", "vorig", "last", "this p"[:5]):
+    if mod.startswith(("vergangene", "letzte", "vorige", "last", "this past")):
         return pub - timedelta(back or 7), "weekday_last"
-    if mod[:5] in ("komme", "nächs", "next", "this "):
+    if mod.startswith(("kommende", "nächste", "next", "this coming")):
         return pub + timedelta(ahead or 7), "weekday_next"
     # "ab Montag" starts in the future, "seit Montag" in the past, whatever the verb
     direct = _DIRECT_BEFORE.search(text[s_start:match.start()])
+    lang = lang or ("en" if _english(match.group()) else "de")
     future = bool(direct.group(1)) if direct else _future(text, match.start(), s_start, s_end,
                                                           lang)
     day = pub + timedelta(ahead) if future else pub - timedelta(back)
@@ -309,10 +313,14 @@ def _resolve(text: str, match: re.Match[str], pub: date, s_start: int, s_end: in
     return day, "weekday_future" if future else "weekday"
 
 
-def _future(text: str, pos: int, s_start: int, s_end: int, lang: str | None) -> bool:
+def _english(expression: str) -> bool:
+    """English expressions all hold "day", "night" or "tomorrow"; German ones none of them."""
+    return bool(re.search(r"(?i)day|night|tomorrow", expression))
+
+
+def _future(text: str, pos: int, s_start: int, s_end: int, lang: str) -> bool:
     """Does the clause (else the sentence) around `pos` speak of the future?"""
     sentence = text[s_start:s_end]
-    lang = lang or language(sentence)
     markers = _markers(sentence, lang)
     if not markers:
         return False

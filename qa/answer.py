@@ -30,6 +30,7 @@ from qa.prompting import (
     language,
     system_prompt,
 )
+from qa.question_time import Period
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit, SearchScope
 from qa.settings import Settings
@@ -130,7 +131,9 @@ class Answerer:
             query = self._condense(question, history,
                                    llm if settings.condense == "model" else None)
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, k or settings.context_passages, filters)
+        period = self.retriever.question_period(query, filters)
+        hits = self.retriever.search(query, k or settings.context_passages, filters,
+                                     period=period)
         timings = {"retrieval_s": time.perf_counter() - t0}
         if query != question:
             timings["condense_s"] = t0 - started
@@ -138,12 +141,12 @@ class Answerer:
         turn = _Turn(question, query, language(question), backend, model)
         if not self.gate.decide(query, hits).answerable:
             yield AnswerEvent("sources", hits=[])
-            yield self._done(turn.answer([], []), started, timings, scope)
+            yield self._done(turn.answer([], []), started, timings, scope, period)
             return
 
         if llm is None:
             yield AnswerEvent("sources", hits=hits)
-            yield self._done(self._extractive(turn, hits), started, timings, scope)
+            yield self._done(self._extractive(turn, hits), started, timings, scope, period)
             return
 
         t0 = time.perf_counter()
@@ -152,7 +155,7 @@ class Answerer:
         timings["prompt_tokens"] = float(prompt.tokens)
         if not prompt.hits:  # the passages held only instructions addressed to a model
             yield AnswerEvent("sources", hits=[])
-            yield self._done(turn.answer([], hits), started, timings, scope)
+            yield self._done(turn.answer([], hits), started, timings, scope, period)
             return
         yield AnswerEvent("sources", hits=prompt.hits)
         pieces: list[str] = []
@@ -176,10 +179,10 @@ class Answerer:
             except BackendError as exc:
                 answer = self._extractive(turn, prompt.hits)
                 answer.notice = f"{exc} Showing quoted passages instead."
-                yield self._done(answer, started, timings, scope)
+                yield self._done(answer, started, timings, scope, period)
                 return
         answer = self._verified("".join(pieces), turn, prompt.hits)
-        yield self._done(answer, started, timings, scope)
+        yield self._done(answer, started, timings, scope, period)
 
     def prompt(
         self, question: str, hits: list[Hit], llm: LLM, focus_on: str | None = None
@@ -255,10 +258,15 @@ class Answerer:
 
     @staticmethod
     def _done(
-        answer: Answer, started: float, timings: dict[str, float], scope: SearchScope | None
+        answer: Answer, started: float, timings: dict[str, float], scope: SearchScope | None,
+        period: Period | None = None,
     ) -> AnswerEvent:
         answer.timings = {**timings, "total_s": time.perf_counter() - started}
         answer.scope = scope
+        if period is not None:
+            when = period.label(language(answer.question))
+            answer.period_note = (f"Read from the question: {when}; passages from then "
+                                  "ranked first, none left out.")
         return AnswerEvent("done", answer=answer)
 
 

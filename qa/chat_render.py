@@ -67,7 +67,9 @@ def render_answer(answer: Answer, note: str | None = None) -> str:
     meta = backend_label(answer) + (f" · {total:.1f} s" if total is not None else "")
     out = f'<div class="qa-answer">{" ".join(parts)}</div><div class="qa-meta">{esc(meta)}</div>'
     if answer.scope is not None and answer.scope.searched_articles:
-        out += f'<div class="qa-scope">⌖ {esc(answer.scope.describe())}</div>'
+        out += f'<div class="qa-scope">{esc(answer.scope.describe())}</div>'
+    if answer.period_note:
+        out += f'<div class="qa-scope">{esc(answer.period_note)}</div>'
     for text in (note, answer.notice):
         if text:
             out += f'<div class="qa-notice">ℹ {esc(text)}</div>'
@@ -79,7 +81,7 @@ def with_days(text: str, published: str | None) -> str:
     names in the article dated `published`: "am Donnerstag [2. Dezember 2021]"."""
     out, pos = [], 0
     for day in resolve_relative_days(text, published):
-        out += [esc(text[pos:day.end]),
+        out += [esc(text[pos:day.end]), " ",
                 f'<span class="qa-when" title="resolved against the article\'s date '
                 f'{esc(published or "")}">[{esc(day.label(language(text)))}]</span>']
         pos = day.end
@@ -222,6 +224,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
             for i, h in enumerate(answer.sources, start=1)
         ],
         "timings": dict(answer.timings),
+        "period": answer.period_note,
         "scope": None if answer.scope is None else {
             **asdict(answer.scope), "text": answer.scope.describe()},
     }

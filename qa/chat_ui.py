@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +39,7 @@ from qa.llm.base import BackendError
 from qa.retrieval import Filters
 from qa.settings import Settings
 from qa.store import IndexMissingError, IndexStore, open_index
+from qa.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ EXAMPLES = [
     "Wie lange dauerte der Videogipfel zwischen Biden und Putin?",
     "Was kündigte Blinken nach dem Treffen in Genf an?",
 ]
-UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".jsonl")
+UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 _USER_ERRORS = (IndexMissingError, EmbeddingError, BackendError, FileNotFoundError, ValueError)
 _ALL_SOURCES = "all sources"
 
@@ -75,6 +75,7 @@ a.qa-chip:hover { background: var(--color-accent); color: white !important; }
   border-left: 3px solid #f59e0b; background: rgba(245, 158, 11, .12); }
 .qa-when { color: var(--color-accent); font-size: .9em; white-space: nowrap; }
 .qa-scope { margin-top: .3em; font-size: .8em; color: var(--body-text-color-subdued); }
+.qa-scope::before { content: "· "; }
 .qa-error { padding: .25em .6em; border-left: 3px solid #dc2626; background: rgba(220, 38, 38, .1);
   border-radius: 4px; }
 .qa-status { font-size: .85em; color: var(--body-text-color-subdued); font-style: italic; }
@@ -190,6 +191,7 @@ class ChatApp:
     def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
         self.settings = settings
         self.answerer = answerer or Answerer(settings)
+        self.uploads = Uploads(settings, embedder=self.answerer.retriever.embedder)
 
     # --- services --------------------------------------------------------------------------
 
@@ -345,53 +347,38 @@ class ChatApp:
     # --- corpus handlers -------------------------------------------------------------------
 
     def _corpus_outputs(self, message: str) -> tuple[Any, ...]:
+        """Report box, articles table, article picker, source filter, uploads table, upload
+        picker: everything a corpus change can alter."""
         table = self.articles_table()
         choices = [(f"{title} ({date})", aid) for title, date, _, _, aid in table]
+        uploaded = self.uploads.files()
+        rows = [[f.name, _size(f.size), f.status] for f in uploaded]
         return (message, table, gr.Dropdown(choices=choices, value=None),
-                gr.Dropdown(choices=[_ALL_SOURCES, *self.sources()]))
+                gr.Dropdown(choices=[_ALL_SOURCES, *self.sources()]), rows,
+                gr.Dropdown(choices=[f.name for f in uploaded], value=None))
 
     def refresh_corpus(self) -> tuple[Any, ...]:
         count = len(self.articles_table())
-        return self._corpus_outputs(f"{count} articles indexed.")
+        return self._corpus_outputs(f"{count} article{'s' * (count != 1)} indexed.")
 
     def upload(
         self, files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
     ) -> tuple[Any, ...]:
-        """Copy uploads into <index_dir>/uploads and index them; undo the copy on failure."""
-        if not files:
-            return self._corpus_outputs("Choose one or more files first.")
-        folder = self.settings.index_dir / "uploads"
-        folder.mkdir(parents=True, exist_ok=True)
-        lines, copied, backups = [], [], {}
-        for name in files:
-            src = Path(name)
-            if src.suffix.lower() not in UPLOAD_TYPES:
-                lines.append(f"skipped {src.name}: not one of {', '.join(UPLOAD_TYPES)}")
-                continue
-            target = folder / src.name
-            if target.exists():
-                backups[target] = target.read_bytes()
-            shutil.copyfile(src, target)
-            copied.append(target)
-        if not copied:
-            return self._corpus_outputs("\n".join(lines))
+        """Index uploaded files (refused ones are named and not kept); clears the upload box
+        when the upload went through."""
         labels = {"scan": "Reading files", "embed": "Embedding chunks", "write": "Writing index"}
 
         def report(stage: str, done: int, total: int) -> None:
             progress((done, total), desc=labels.get(stage, stage))
 
-        try:
-            result = build_index(self.settings, [folder], progress=report)
-        except Exception as exc:  # the index is untouched; take the files back out too
-            for target in copied:
-                if target in backups:
-                    target.write_bytes(backups[target])
-                else:
-                    target.unlink(missing_ok=True)
-            log.exception("upload failed")
-            lines.append(f"Upload failed, the index is unchanged: {type(exc).__name__}: {exc}")
-            return self._corpus_outputs("\n".join(lines))
-        return self._corpus_outputs("\n".join(lines + result.lines()))
+        result = self.uploads.add(files or [], progress=report)
+        return (*self._corpus_outputs(result.message), None if result.ok else gr.skip())
+
+    def remove_upload(self, name: str | None) -> tuple[Any, ...]:
+        """Delete an uploaded file and its articles (also one that indexed nothing)."""
+        if not name:
+            return self._corpus_outputs("Pick an uploaded file to remove first.")
+        return self._corpus_outputs(self.uploads.remove(name).message)
 
     def remove(self, article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
@@ -407,6 +394,11 @@ class ChatApp:
     def pick_row(evt: gr.SelectData) -> Any:
         row = evt.row_value or []
         return gr.Dropdown(value=row[-1]) if row else gr.skip()
+
+    @staticmethod
+    def pick_row_first(evt: gr.SelectData) -> Any:
+        row = evt.row_value or []
+        return gr.Dropdown(value=row[0]) if row else gr.skip()
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -434,6 +426,9 @@ class ChatApp:
                                     show_label=False, scale=5, autofocus=True, submit_btn=True,
                                 )
                                 clear = gr.Button("New chat", scale=1, variant="secondary")
+                            undated_btn = gr.Button("Include undated articles and ask again",
+                                                    visible=False, size="sm",
+                                                    elem_id="qa-undated-btn")
                             with gr.Accordion("Settings", open=False):
                                 with gr.Row():
                                     backend = gr.Radio(BACKENDS, value="auto", label="Backend",
@@ -452,9 +447,6 @@ class ChatApp:
                                         False, label="Keep undated articles in a date filter",
                                         info="their date is unknown, so a range cannot place "
                                         "them")
-                            undated_btn = gr.Button("Include undated articles and ask again",
-                                                    visible=False, size="sm",
-                                                    elem_id="qa-undated-btn")
                         with gr.Column(scale=2), gr.Tabs() as right:
                             with gr.Tab("Sources", id="sources"):
                                 sources_html = gr.HTML(render_sources([]), js_on_load=None,
@@ -469,19 +461,30 @@ class ChatApp:
                         with gr.Column():
                             files = gr.File(label="Add articles (.txt .md .html .jsonl)",
                                             file_count="multiple", file_types=list(UPLOAD_TYPES),
-                                            height=150)
+                                            height=150, elem_id="qa-upload")
                             upload_btn = gr.Button("Index uploaded files", variant="primary")
                         with gr.Column():
                             pick = gr.Dropdown([], label="Article to remove")
                             with gr.Row():
                                 remove_btn = gr.Button("Remove article", variant="stop")
                                 refresh = gr.Button("Refresh")
-                    corpus_msg = gr.Textbox(label="Index report", lines=3, interactive=False)
+                    corpus_msg = gr.Textbox(label="Index report", lines=3, interactive=False,
+                                            elem_id="qa-index-report")
                     table = gr.Dataframe(
                         headers=["Title", "Date", "Source", "Chunks", "ID"],
                         value=self.articles_table(), interactive=False, wrap=True,
                         label="Indexed articles (click a row to pick it for removal)",
                     )
+                    with gr.Row(equal_height=True):
+                        uploads_table = gr.Dataframe(
+                            headers=["File", "Size", "Indexed"], interactive=False, wrap=True,
+                            elem_id="qa-uploads",
+                            label="Uploaded files (click a row to pick it)", scale=3,
+                        )
+                        with gr.Column(scale=1):
+                            upload_pick = gr.Dropdown([], label="Uploaded file to remove")
+                            remove_upload_btn = gr.Button("Remove uploaded file",
+                                                          variant="stop")
 
             # answers search at once; only their model step queues (Answerer.line), so each
             # waiting chat shows its place in line
@@ -511,9 +514,14 @@ class ChatApp:
                            js=_JS_PASS_CITE, concurrency_limit=None, show_progress="hidden",
                            api_visibility="undocumented").then(None, js=_JS_SCROLL)
 
-            corpus_out = [corpus_msg, table, pick, source]
-            upload_btn.click(self.upload, [files], corpus_out, concurrency_limit=1,
+            corpus_out = [corpus_msg, table, pick, source, uploads_table, upload_pick]
+            upload_btn.click(self.upload, [files], [*corpus_out, files], concurrency_limit=1,
                              concurrency_id="index", api_visibility="private")
+            remove_upload_btn.click(self.remove_upload, [upload_pick], corpus_out,
+                                    concurrency_limit=1, concurrency_id="index",
+                                    api_visibility="private")
+            uploads_table.select(self.pick_row_first, None, [upload_pick],
+                                 api_visibility="private")
             remove_btn.click(self.remove, [pick], corpus_out, concurrency_limit=1,
                              concurrency_id="index", api_visibility="private")
             refresh.click(self.refresh_corpus, None, corpus_out, api_visibility="private")
@@ -524,6 +532,10 @@ class ChatApp:
                    concurrency_id="answers")
         demo.queue(default_concurrency_limit=ANSWERS_AT_ONCE)
         return demo
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
 
 
 def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:

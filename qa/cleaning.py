@@ -63,7 +63,9 @@ _TAIL_MARKERS = [
 # Trailing credit line like "(peng/AFP/dpa)" and dpa author codes like "./cy/DP/stw".
 _CREDIT_LINE = re.compile(r"^\s*\((?P<inner>[\w\s/.,-]{2,60})\)\s*$")
 _AUTHOR_CODES = re.compile(r"(?<=[.!?\"“”])(?:/[A-Za-z]{1,5}){2,}\s*$")
-_DATELINE_SRC = re.compile(rf"^[A-ZÄÖÜ][\wÄÖÜ .-]{{1,40}}\s\((?P<src>{_AGENCY_RE})\)\s+[-–]\s")
+# "GENF (dpa-AFX) - ", also with the date: "HELSINKI, 3. Dezember 2021 (AFP) – "
+_DATELINE_SRC = re.compile(
+    rf"^[A-ZÄÖÜ][\wÄÖÜ .-]{{1,40}}(?:,[^()–]{{1,40}})?\s\((?P<src>{_AGENCY_RE})\)\s+[-–]\s")
 
 
 @dataclass(frozen=True)

@@ -91,8 +91,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     settings = _settings(args)
     retriever = Retriever(settings)
     filters = _filters(args)
-    hits = retriever.search(args.query, args.top_k, filters, mode=args.mode)
+    period = retriever.question_period(args.query, filters)
+    hits = retriever.search(args.query, args.top_k, filters, mode=args.mode, period=period)
     _print_scope(retriever.scope(filters))
+    if period is not None:
+        print(f"Read from the question: {period.label()}; passages from then ranked first.",
+              file=sys.stderr)
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
         return 0
@@ -159,6 +163,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if answer.notice:
         print(f"({answer.notice})", file=sys.stderr)
     _print_scope(answer.scope, say_empty=False)  # the answer already says it
+    if answer.period_note:
+        print(answer.period_note, file=sys.stderr)
     print()
     print_sources(answer)
     t = answer.timings

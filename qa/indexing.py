@@ -8,6 +8,7 @@ chunker setting rebuilds everything, and the report says why.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import re
@@ -35,6 +36,7 @@ from qa.store import (
     current_folder,
     load_manifest,
     open_index,
+    write_manifest,
 )
 
 #: Bumped when sentence splitting, cleaning or what is stored per article changes (3: dates
@@ -47,47 +49,90 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class IndexReport:
-    """What a build did, for the CLI summary and the chat's upload panel."""
+    """What a build did, for the CLI summary and the chat's upload panel.
 
-    added: list[str] = field(default_factory=list)
+    Counts are articles (what search and the "Index: N articles" line count), not files: one
+    .jsonl holds many articles and a skipped file holds none. Skip lines name files relative
+    to their indexed folder, so a report never shows the server's own paths.
+    """
+
+    articles_added: int = 0  # ids new to the index
+    articles_updated: int = 0  # ids re-read from a changed file and embedded again
+    articles_removed: int = 0  # ids gone: file deleted, changed or removed by the user
+    articles_unchanged: int = 0  # ids kept as they were
+    skipped: list[str] = field(default_factory=list)  # "name: reason", new or changed files
+    skipped_files: list[str] = field(default_factory=list)  # their names, each once
+    still_skipped: list[str] = field(default_factory=list)  # unchanged files skipped earlier
+    added: list[str] = field(default_factory=list)  # file keys (absolute) for tools
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    skipped: list[str] = field(default_factory=list)  # "path: reason" lines
-    skipped_files: list[str] = field(default_factory=list)  # each file once
-    articles_added: int = 0
+    files_unchanged: int = 0  # unchanged files with at least one article
     chunks_added: int = 0
     articles_total: int = 0
     chunks_total: int = 0
     rebuild_reason: str | None = None
-    published: bool = False
+    published: bool = False  # a new generation went live
     timings: dict[str, float] = field(default_factory=dict)
 
-    def skip(self, key: str, reason: str) -> None:
-        self.skipped.append(f"{key}: {reason}")
-        if key not in self.skipped_files:
-            self.skipped_files.append(key)
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped.append(f"{name}: {reason}")
+        if name not in self.skipped_files:
+            self.skipped_files.append(name)
 
     def lines(self) -> list[str]:
         out = []
         if self.rebuild_reason:
             out.append(f"Full rebuild: {self.rebuild_reason}")
-        skipped_files = len(self.skipped_files)
         out.append(
-            f"Files: {len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.removed)} removed, {self.unchanged} unchanged, "
-            f"{len(self.skipped)} skipped" + (
-                f" (in {skipped_files} files)" if skipped_files != len(self.skipped) else ""
-            ) + f"; {self.articles_added} articles and {self.chunks_added} chunks embedded"
+            f"{_count(self.articles_added, 'article')} added, {self.articles_updated} updated, "
+            f"{self.articles_removed} removed, {self.articles_unchanged} unchanged; "
+            f"{_count(len(self.skipped_files), 'file')} skipped; "
+            f"{_count(self.chunks_added, 'chunk')} embedded"
         )
         out += [f"  skipped {line}" for line in self.skipped]
+        if self.still_skipped:  # said in full when new; a user should still see they are there
+            shown = ", ".join(self.still_skipped[:_NAMES_SHOWN])
+            more = len(self.still_skipped) - _NAMES_SHOWN
+            out.append(f"  skipped earlier and unchanged: {shown}"
+                       + (f" and {more} more" if more > 0 else ""))
         if not self.published:
-            out.append("Index is up to date; nothing written.")
+            out.append("Index is up to date; no articles changed.")
         out.append(
             f"Index: {self.articles_total} articles, {self.chunks_total} chunks "
             f"({self.timings.get('total_s', 0.0):.1f} s)"
         )
         return out
+
+
+_NAMES_SHOWN = 10
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+class PathNames:
+    """Names for files relative to their indexed root, for anything a person reads.
+
+    The manifest keys files by absolute path; reports and the chat show `a.txt` or
+    `sub/a.txt` instead, also inside reasons ("duplicate of a.txt (same text)").
+    """
+
+    def __init__(self, roots: Iterable[str | Path]) -> None:
+        stripped = (str(r).rstrip(os.sep) for r in roots)
+        self._roots = sorted((r for r in stripped if r), key=len, reverse=True)  # not "/"
+
+    def name(self, key: str) -> str:
+        for root in self._roots:
+            if key.startswith(root + os.sep):
+                return key[len(root) + 1:]
+        return Path(key).name  # a root that is one file, or a path outside every root
+
+    def text(self, text: str) -> str:
+        for root in self._roots:
+            text = text.replace(root + os.sep, "")
+            text = re.sub(re.escape(root) + r"(?=$|[\s:),])", Path(root).name, text)
+        return text
 
 
 def chunker_config(settings: Settings) -> dict[str, object]:
@@ -118,16 +163,24 @@ def build_index(
         base = None if reason or old is None else current_folder(settings.index_dir)
         previous = None if base is None else old
         roots = _roots(settings, folders, old)
-        excluded = set(remove_ids)
-
-        excluded |= set(previous.excluded if previous else [])
+        names = PathNames(roots)
+        excluded = set(remove_ids) | set(previous.excluded if previous else [])
         scan = _scan(roots, previous, _existing_hashes(settings, base), excluded, settings,
-                     report, progress)
+                     names, report, progress)
         t_scan = time.perf_counter()
-        removed_ids = list(scan.removed_ids) + [
+        removed_ids = set(scan.removed_ids) | {
             a for a in excluded if previous and _known_article(previous, a)
-        ]
-        if base is not None and not scan.new_articles and not removed_ids:
+        }
+        files = _drop_excluded(scan.files, excluded)
+        articles = [a for a in scan.new_articles if a.id not in excluded]
+        _count_articles(report, old, files, articles)
+        if base is not None and previous is not None and not articles and not removed_ids:
+            # No article changed, but what the scan learned must stay learned: skipped files
+            # and new mtimes are recorded, so a skipped file is not read (and reported as new)
+            # again on every run. The live generation keeps its vectors; only its manifest.
+            scanned = dataclasses.replace(previous, roots=[str(r) for r in roots], files=files)
+            if scanned != previous:
+                write_manifest(base, scanned)
             report.timings = {"scan_s": t_scan - started, "total_s": time.perf_counter() - started}
             store = open_index(settings.index_dir)
             report.articles_total, report.chunks_total = store.counts()
@@ -135,7 +188,6 @@ def build_index(
 
         embedder = embedder or Embedder(settings)
         config = ChunkerConfig(settings.chunk_tokens, settings.chunk_overlap_sentences)
-        articles = [a for a in scan.new_articles if a.id not in excluded]
         chunks: list[Chunk] = []
         for article in articles:
             chunks += chunk_article(
@@ -158,7 +210,7 @@ def build_index(
             passage_prefix=settings.passage_prefix_used,
             chunker=chunker_config(settings),
             roots=[str(r) for r in roots],
-            files=scan.files,
+            files=files,
             next_chunk_id=(previous.next_chunk_id if previous else 0) + len(chunks),
             built_at=datetime.now(UTC).isoformat(timespec="seconds"),
             excluded=sorted(excluded),
@@ -168,7 +220,7 @@ def build_index(
         try:
             if progress:
                 progress("write", 0, 1)
-            writer.remove_articles(removed_ids + [a.id for a in articles])
+            writer.remove_articles(sorted(removed_ids) + [a.id for a in articles])
             for article in articles:
                 writer.add_article(article)
             writer.add_chunks(list(range(first_id, first_id + len(chunks))), chunks, vectors)
@@ -190,6 +242,38 @@ def build_index(
             "total_s": time.perf_counter() - started,
         }
     return report
+
+
+def _drop_excluded(files: dict[str, FileEntry], excluded: set[str]) -> dict[str, FileEntry]:
+    """Entries without the articles the user removed, each noted as a reason instead.
+
+    Otherwise an unchanged file would still list a removed article, and every later run would
+    find it "known" and publish a generation to remove it again.
+    """
+    out = {}
+    for key, entry in files.items():
+        gone = [a for a in entry.articles if a in excluded]
+        if gone:
+            entry = dataclasses.replace(
+                entry, articles=[a for a in entry.articles if a not in excluded],
+                skipped=entry.skipped + [f"article {a} {USER_REMOVED}" for a in gone],
+            )
+        out[key] = entry
+    return out
+
+
+def _count_articles(
+    report: IndexReport, old: Manifest | None, files: dict[str, FileEntry],
+    articles: list[Article],
+) -> None:
+    """Article counts by id: the live index before (the old manifest) against after."""
+    before = {a for e in (old.files.values() if old else ()) for a in e.articles}
+    after = {a for e in files.values() for a in e.articles}
+    embedded = {a.id for a in articles}
+    report.articles_added = len(embedded - before)
+    report.articles_updated = len(embedded & before)
+    report.articles_removed = len(before - after)
+    report.articles_unchanged = len(after - embedded)
 
 
 def _rebuild_reason(settings: Settings, old: Manifest | None, rebuild: bool) -> str | None:
@@ -248,6 +332,7 @@ def _scan(
     existing: dict[str, str],
     excluded: set[str],
     settings: Settings,
+    names: PathNames,
     report: IndexReport,
     progress: Progress | None,
 ) -> _Scan:
@@ -272,8 +357,8 @@ def _scan(
                 continue
             read_whole = stat.st_size <= max_bytes or path.suffix.lower() in JSONL_SUFFIXES
             digest = sha256_file(path) if read_whole else f"size:{stat.st_size}"
-        except OSError as exc:
-            report.skip(key, f"cannot read: {exc.strerror or exc}")
+        except OSError as exc:  # not recorded: tried (and reported) again next run
+            report.skip(names.name(key), f"cannot read: {exc.strerror or exc}")
             continue
         if old_entry and old_entry.sha256 == digest:
             files[key] = FileEntry(digest, stat.st_size, stat.st_mtime_ns, old_entry.articles,
@@ -290,9 +375,9 @@ def _scan(
             with contextlib.suppress(OSError):
                 to_read.append((path, old_files[key], sha256_file(path), path.stat()))
     for key, entry in files.items():
-        report.unchanged += bool(entry.articles)
-        for reason in entry.skipped:
-            report.skip(key, reason)
+        report.files_unchanged += bool(entry.articles)
+        if any(not r.endswith(USER_REMOVED) for r in entry.skipped):
+            report.still_skipped.append(names.name(key))
     order = {path: n for n, path in enumerate(paths)}
     to_read.sort(key=lambda item: order[item[0]])
 
@@ -304,43 +389,75 @@ def _scan(
             progress("scan", done, len(to_read))
         key = str(path)
         entry = FileEntry(digest, stat.st_size, stat.st_mtime_ns)
-        try:
-            items = list(read_path(path, max_bytes))
-        except Exception as exc:  # one unreadable file never stops the run
-            message = " ".join(str(exc).split())  # the report has one line per file
-            items = [Skipped(path, f"cannot read ({type(exc).__name__}: {message})")]
-        for item in items:
-            article = _to_article(item, key) if isinstance(item, RawArticle) else item
-            if isinstance(article, Skipped):
-                reason = (article.reason if not article.key
-                          else f"line {article.key[1:]}: {article.reason}")
-                entry.skipped.append(reason)
-                report.skip(key, reason)  # as re-runs repeat it
+        for item in _read_articles(path, key, max_bytes):
+            article = item.article
+            if article is None:
+                entry.skipped.append(item.reason)
+                report.skip(names.name(key), names.text(item.reason))
                 continue
             if article.id in excluded:
-                entry.skipped.append(f"article {article.id} was removed by the user")
+                entry.skipped.append(f"article {article.id} {USER_REMOVED}")
                 continue
             first = seen_hashes.get(article.content_hash)
             if first is not None:  # also two equal lines of one .jsonl
                 reason = f"duplicate of {first} (same text), indexed once"
-                if item.key:
-                    reason = f"line {item.key[1:]}: {reason}"
+                if item.line:
+                    reason = f"line {item.line}: {reason}"
                 entry.skipped.append(reason)
-                report.skip(key, reason)
+                report.skip(names.name(key), names.text(reason))
                 continue
-            seen_hashes[article.content_hash] = key + (f":{item.key[1:]}" if item.key else "")
+            seen_hashes[article.content_hash] = key + (f":{item.line}" if item.line else "")
             entry.articles.append(article.id)
             new_articles.append(article)
         files[key] = entry
         if entry.articles:  # a file whose every item was skipped is reported as skipped only
             (report.updated if old_entry else report.added).append(key)
-        report.articles_added += len(entry.articles)
 
     removed_ids = [a for k, e in old_files.items() if k not in files for a in e.articles]
     report.removed += [k for k in old_files if k not in files]
     # a re-read file's old articles go (its new ones replace them); a merely touched one keeps
     removed_ids += [a for _, old_entry, _, _ in to_read if old_entry for a in old_entry.articles]
     return _Scan(files, new_articles, removed_ids)
+
+
+#: The reason noted for an article `remove_ids` took out; a choice, not a problem to report.
+USER_REMOVED = "was removed by the user"
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One item of a file: an article, or the one-line reason it was skipped."""
+
+    article: Article | None
+    reason: str = ""
+    line: str = ""  # jsonl line number, "" for single-article files
+
+
+def _read_articles(path: Path, key: str, max_bytes: int) -> list[FileItem]:
+    try:
+        items = list(read_path(path, max_bytes))
+    except Exception as exc:  # one unreadable file never stops the run
+        message = " ".join(str(exc).split())  # the report has one line per file
+        items = [Skipped(path, f"cannot read ({type(exc).__name__}: {message})")]
+    out = []
+    for item in items:
+        article = _to_article(item, key) if isinstance(item, RawArticle) else item
+        line = item.key[1:]
+        if isinstance(article, Skipped):
+            reason = f"line {line}: {article.reason}" if line else article.reason
+            out.append(FileItem(None, reason, line))
+        else:
+            out.append(FileItem(article, line=line))
+    return out
+
+
+def check_file(path: Path, settings: Settings, key: str | None = None) -> list[FileItem]:
+    """What indexing would make of one file (articles with content hashes, skip reasons).
+
+    Lets an upload be refused before it is copied into the index's folder. `key` is the path
+    the file will be indexed under (it decides the article ids).
+    """
+    return _read_articles(path, key or str(path), int(settings.max_file_mb * 1e6))
 
 
 _DUPLICATE_OF = re.compile(r"^(?:line \d+: )?duplicate of (.+) \(same text\), indexed once$")

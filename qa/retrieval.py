@@ -18,6 +18,16 @@ import numpy as np
 from qa.bm25 import analyze
 from qa.embedding import Embedder
 from qa.language import language
+from qa.question_time import (
+    PARAMS_FILE,
+    Period,
+    event_day_from_store,
+    load_params,
+    question_period,
+    reference_day,
+    rerank_by_period,
+    strip_period,
+)
 from qa.schema import Hit, SearchScope
 from qa.settings import Settings
 from qa.store import ChunkRow, IndexMissingError, IndexStore, current_folder, open_index
@@ -76,17 +86,35 @@ class Retriever:
         return self.store.scope(filters.source, filters.date_from, filters.date_to,
                                 filters.include_undated)
 
+    def question_period(self, query: str, filters: Filters | None = None) -> Period | None:
+        """The period `query` asks about ("im Dezember 2021"), unless the user set a date
+        filter (theirs wins) or reading periods is off. Days and months without a year take
+        the newest article's year; an event ("nach dem Videogipfel") the earliest dated
+        article naming it."""
+        if not self.settings.question_time or (filters and (filters.date_from or
+                                                            filters.date_to)):
+            return None
+        store = self.store
+        return question_period(query, reference_day([store.newest_date()]),
+                               event_day_from_store(store))
+
     def search(
         self,
         query: str,
         k: int | None = None,
         filters: Filters | None = None,
         mode: Mode = "hybrid",
+        period: Period | None = None,
     ) -> list[Hit]:
-        """Top-k passages for `query`, near-duplicates collapsed."""
+        """Top-k passages for `query`, near-duplicates collapsed; with a `period` (see
+        `question_period`) the time phrase is searched without and passages from the period
+        are ranked first, as `qa/data/question_time.json` says (never dropped)."""
         if not query.strip():
             raise ValueError("The question is empty.")
         k = k or self.settings.top_k
+        params = load_params(self.settings.question_time_file or PARAMS_FILE) if period else None
+        if period is not None and params and params.get("query") == "strip":
+            query = strip_period(query, period) or query
         store = self.store
         allowed = None
         if filters and filters.active():
@@ -105,7 +133,13 @@ class Retriever:
         hits = [
             _hit(rows[cid], score, dense, lexical) for cid, score in fused[:n] if cid in rows
         ]
-        return collapse_near_duplicates(hits, k)
+        rerank = (params or {}).get("rerank")
+        if period is None or not rerank:
+            return collapse_near_duplicates(hits, k)
+        deep = collapse_near_duplicates(hits, max(k, int(rerank.get("depth", 50))))
+        return rerank_by_period(deep, period, float(rerank["weight"]),
+                                float(rerank.get("undated_weight", 0.0)),
+                                float(rerank.get("scale_days", 0.0)))[:k]
 
     def _dense(
         self, store: IndexStore, query: str, n: int, allowed: set[int] | None

@@ -161,6 +161,8 @@ class Answer:
     left_out: list[AnswerSentence] = field(default_factory=list)
     #: what a filtered search looked at (None when no filter was set)
     scope: SearchScope | None = None
+    #: the period read from the question and how it was used (None when none was read)
+    period_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

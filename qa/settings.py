@@ -146,6 +146,16 @@ class Settings(BaseSettings):
         description="Minimum support for a sentence to count as verified where no fitted claim "
         "check applies (another embedding model, or across languages).",
     )
+    question_time: bool = Field(
+        True,
+        description="Read a period from the question ('im Dezember 2021', 'vor dem 10. Januar')"
+        " and rank passages from it first, as measured by scripts/bench_question_time.py.",
+    )
+    question_time_file: Path | None = Field(
+        None,
+        description="How the question's period is used (scripts/bench_question_time.py "
+        "--write-params); unset: qa/data/question_time.json.",
+    )
     claim_check_file: Path | None = Field(
         None,
         description="Fitted claim check (scripts/fit_claims.py); unset: qa/data/claim_check.json.",

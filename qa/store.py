@@ -184,6 +184,11 @@ class IndexStore:
         names = {part for (s,) in rows for part in s.split("/")}
         return sorted(names, key=str.lower)
 
+    def newest_date(self) -> str | None:
+        """The newest article date (a day or a month), for reading years into questions."""
+        row = self.db.execute("SELECT MAX(date) FROM articles WHERE date != ''").fetchone()
+        return row[0] if row else None
+
     def counts(self) -> tuple[int, int]:
         articles = self.db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
         chunks = self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]

@@ -235,7 +235,15 @@ def test_a_date_filter_says_how_many_undated_articles_it_left_out(
 
 
 def test_no_filter_no_scope(answerer: Answerer) -> None:
-    assert answerer.ask("Was fordert Lawrow?", llm_choice="extractive").scope is None
+    answer = answerer.ask("Was fordert Lawrow?", llm_choice="extractive")
+    assert answer.scope is None and answer.period_note is None
+
+
+def test_the_answer_says_which_period_it_read_from_the_question(answerer: Answerer) -> None:
+    answer = answerer.ask("Was sagte Lawrow im Januar 2022?", llm_choice="extractive")
+    assert answer.period_note == ("Read from the question: Januar 2022; passages from then "
+                                  "ranked first, none left out.")
+    assert answer.search_query == "Was sagte Lawrow im Januar 2022?"
 
 
 def test_empty_question_is_rejected(answerer: Answerer) -> None:
@@ -296,8 +304,8 @@ def test_injected_article_does_not_change_behaviour(
     [injected] = [h for h in retriever.search("HACKED Anweisungen", 3) if "HACKED" in h.text][:1]
     search = retriever.search
     # put the injected passage first in the prompt, as if retrieval had ranked it top
-    monkeypatch.setattr(retriever, "search", lambda q, k=None, f=None, mode="hybrid": [
-        injected, *[h for h in search(q, k, f, mode) if h.chunk_id != injected.chunk_id]
+    monkeypatch.setattr(retriever, "search", lambda q, k=None, f=None, mode="hybrid", period=None: [
+        injected, *[h for h in search(q, k, f, mode, period) if h.chunk_id != injected.chunk_id]
     ][: k or 5])
     answer = answerer.ask("Was fordert Lawrow?", llm_choice="llamacpp")
     assert answer.sources[0].chunk_id == injected.chunk_id

@@ -7,6 +7,7 @@ used). Skips locally when Chromium or Playwright is missing; fails in CI (CI=tru
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -138,6 +139,61 @@ def test_a_date_filter_says_what_it_left_out_and_keeps_undated_in_one_click(page
     keep.uncheck()
     date_from.fill("")
     date_to.fill("")
+
+
+HAAVISTO = (
+    "Blinken trifft Haavisto in Helsinki\n\n"
+    "HELSINKI, 3. Dezember 2021 (AFP) – Der finnische Außenminister Pekka Haavisto empfing am "
+    "Donnerstag in Helsinki seinen US-Kollegen Antony Blinken. Die beiden Minister sprachen "
+    "über die Lage an der ukrainischen Grenze und die Sicherheit im Ostseeraum.\n"
+)
+
+
+def test_upload_manager_and_a_relative_day_resolved_in_the_chat(page: Any, tmp_path: Path) -> None:
+    """An empty upload is refused by name and not kept; a dated article is indexed, the
+    upload box clears, and "am Donnerstag" in an article of Friday 3 December 2021 is shown
+    as Thursday 2 December; removing the uploaded file takes its article out again."""
+    from playwright.sync_api import expect
+
+    OUT.mkdir(exist_ok=True)
+    article, empty = tmp_path / "haavisto.txt", tmp_path / "leer.txt"
+    article.write_text(HAAVISTO, encoding="utf-8")
+    empty.write_bytes(b"")
+    page.get_by_role("tab", name="Corpus").click()
+    page.locator("#qa-upload input[type=file]").set_input_files([str(article), str(empty)])
+    expect(page.locator("#qa-upload")).to_contain_text("haavisto.txt", timeout=30_000)
+    page.get_by_role("button", name="Index uploaded files").click()
+    report = page.locator("#qa-index-report textarea")
+    expect(report).to_have_value(re.compile(r"1 article added"), timeout=120_000)
+    text = report.input_value()
+    assert "leer.txt" in text and "Not kept in the uploads folder" in text
+    assert str(tmp_path) not in text and "/uploads/" not in text  # names, not server paths
+    expect(page.locator("#qa-upload")).not_to_contain_text("haavisto.txt", timeout=30_000)
+    uploads = page.locator("#qa-uploads")
+    expect(uploads).to_contain_text("haavisto.txt")
+    expect(uploads).not_to_contain_text("leer.txt")
+    page.screenshot(path=str(OUT / "browser-upload.png"))
+
+    page.get_by_role("tab", name="Chat").click()
+    box = page.get_by_placeholder("Ask a question", exact=False)
+    box.fill("Wen empfing Haavisto in Helsinki?")
+    box.press("Enter")
+    when = page.locator(".qa-answer .qa-when").last
+    expect(when).to_have_text("[2. Dezember 2021]", timeout=90_000)
+    expect(page.locator(".qa-answer").last).to_contain_text(
+        "am Donnerstag [2. Dezember 2021] in Helsinki")
+    expect(page.locator("#qa-sources .qa-card.qa-cited .qa-when").first).to_have_text(
+        "[2. Dezember 2021]")
+    expect(page.locator("#qa-sources .qa-card.qa-cited .qa-card-meta").first).to_contain_text(
+        "2021-12-03 (dateline) · AFP")
+    page.screenshot(path=str(OUT / "browser-relative-day.png"))
+
+    page.get_by_role("tab", name="Corpus").click()
+    uploads.locator("span", has_text="haavisto.txt").first.click()
+    page.get_by_role("button", name="Remove uploaded file").click()
+    expect(report).to_have_value(re.compile(r"^Removed haavisto\.txt\."), timeout=120_000)
+    expect(uploads).not_to_contain_text("haavisto.txt")
+    page.get_by_role("tab", name="Chat").click()
 
 
 @pytest.mark.slow

@@ -182,7 +182,7 @@ def test_a_filtered_answer_says_what_it_searched() -> None:
     answer = Answer(question="q", text="x", refused=False, backend="extractive",
                     model="quote-only", sources=[_hit()], sentences=[], scope=scope)
     html = render_answer(answer)
-    assert ('<div class="qa-scope">⌖ Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); '
+    assert ('<div class="qa-scope">Searched 2 of 5 articles (dated 2021-12-01 to 2021-12-31); '
             "2 undated articles left out (their date is unknown).</div>") in html
     assert "qa-scope" not in render_answer(Answer(
         question="q", text="x", refused=False, backend="extractive", model="quote-only",

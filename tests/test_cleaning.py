@@ -202,3 +202,9 @@ def test_caption_with_agency_credit_is_dropped_but_story_lines_are_not() -> None
     assert cleaned.text.startswith("Reuters berichtete am Montag")
     assert cleaned.text.endswith("Tausende Menschen haben demonstriert.")
     assert cleaned.source == "dpa"
+
+
+def test_a_dated_dateline_names_its_agency() -> None:
+    cleaned = clean_article("HELSINKI, 3. Dezember 2021 (AFP) – Der finnische Außenminister "
+                            "Pekka Haavisto empfing am Donnerstag seinen US-Kollegen.", "T")
+    assert (cleaned.date, cleaned.date_origin, cleaned.source) == ("2021-12-03", "dateline", "AFP")

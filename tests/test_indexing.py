@@ -20,11 +20,11 @@ import pytest
 
 import qa.indexing
 from qa.embedding import Embedder
-from qa.indexing import IndexReport, build_index
+from qa.indexing import IndexReport, PathNames, build_index
 from qa.reading import RawArticle, Skipped
 from qa.retrieval import Retriever
 from qa.settings import Settings
-from qa.store import IndexMissingError, IndexStore, current_folder, open_index
+from qa.store import IndexMissingError, IndexStore, current_folder, load_manifest, open_index
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = (
@@ -144,11 +144,11 @@ def test_bad_input_never_stops_a_run(
     store = open_index(settings.index_dir)
     assert article_paths(store) == ["feed.jsonl", "gut.txt", "gut2.md", "latin1.txt"]
     assert report.articles_total == 4 and report.published
-    reasons = {line.split(": ", 1)[0].replace(str(folder) + "/", ""): line.split(": ", 1)[1]
-               for line in report.skipped}
+    # skip lines name files relative to the indexed folder, never by the server's path
+    reasons = {line.split(": ", 1)[0]: line.split(": ", 1)[1] for line in report.skipped}
     assert reasons.keys() == {"kopie.txt", "leer.txt", "leerzeilen.txt", "bild.txt", "foto.png",
                               "navigation.html", "feed.jsonl", "riesig.txt"}
-    assert reasons["kopie.txt"] == f"duplicate of {good} (same text), indexed once"
+    assert reasons["kopie.txt"] == "duplicate of gut.txt (same text), indexed once"
     assert reasons["leer.txt"] == "empty file"
     assert "no article text" in reasons["leerzeilen.txt"]
     assert "binary file" in reasons["bild.txt"]
@@ -158,7 +158,9 @@ def test_bad_input_never_stops_a_run(
     assert reasons["riesig.txt"].startswith("too large for one article (20.0 MB > 5.0 MB")
     assert all("\n" not in line for line in report.skipped)
     summary = "\n".join(report.lines())
-    assert "8 skipped" in summary and "skipped " + str(folder / "kopie.txt") in summary
+    assert "; 8 files skipped;" in summary and str(tmp_path) not in summary
+    assert "  skipped kopie.txt: duplicate of gut.txt (same text), indexed once" in summary
+    assert summary.splitlines()[0].startswith("4 articles added, 0 updated, 0 removed, 0 unchanged")
     # a file whose every item was skipped is not also counted as added
     added = {Path(p).name for p in report.added}
     assert not added & {"leer.txt", "bild.txt", "foto.png", "kopie.txt", "riesig.txt"}
@@ -171,12 +173,17 @@ def test_bad_input_never_stops_a_run(
     assert "Die Straßen in Düsseldorf werden gesperrt" in article.text
     assert bm25_paths(settings, embedder, "Düsseldorf Straßen") == ["latin1.txt"]
 
-    # A re-run reads nothing new, writes nothing, and still tells what was skipped and why.
+    # A re-run reads nothing new and writes nothing; the skipped files were reported with
+    # their reasons when new, now only by name, and none of them counts as added.
     opened.clear()
     again = build(settings, embedder, folder)
-    # unchanged counts files with articles; the skipped ones are reported as skipped again
-    assert not again.published and again.unchanged == len(report.added) == 4
-    assert sorted(again.skipped) == sorted(report.skipped)
+    assert not again.published and again.files_unchanged == len(report.added) == 4
+    assert again.articles_unchanged == 4 and again.articles_added == 0 and not again.added
+    assert again.skipped == [] and again.skipped_files == []
+    assert again.still_skipped == ["bild.txt", "feed.jsonl", "foto.png", "kopie.txt", "leer.txt",
+                                   "leerzeilen.txt", "navigation.html", "riesig.txt"]
+    assert ("  skipped earlier and unchanged: bild.txt, feed.jsonl, foto.png, kopie.txt, "
+            "leer.txt, leerzeilen.txt, navigation.html, riesig.txt") in again.lines()
     assert opened == []
 
 
@@ -196,7 +203,7 @@ def test_a_file_that_crashes_the_reader_is_skipped_not_fatal(
     monkeypatch.setattr(qa.indexing, "read_path", flaky)
     report = build(settings, embedder)
     assert report.published and report.articles_total == 4
-    assert report.skipped == [f"{folder / 'e_crash.txt'}: cannot read (MemoryError: out of memory)"]
+    assert report.skipped == ["e_crash.txt: cannot read (MemoryError: out of memory)"]
 
 
 def test_duplicate_copy_is_indexed_once_its_original_is_gone(
@@ -207,17 +214,107 @@ def test_duplicate_copy_is_indexed_once_its_original_is_gone(
     (folder / "z_kopie.txt").write_bytes(original.read_bytes())
     write_article(folder, "d_neu.txt", "Neu", "Ein neuer Artikel über Minsk.")
     report = build(settings, embedder)
-    assert report.skipped == [
-        f"{folder / 'z_kopie.txt'}: duplicate of {original} (same text), indexed once"
-    ]
+    assert report.skipped == ["z_kopie.txt: duplicate of a_genf.txt (same text), indexed once"]
+    assert report.skipped_files == ["z_kopie.txt"] and report.articles_added == 1
     assert report.published and report.articles_total == 4
     assert bm25_paths(settings, embedder, "Lawrow Genf") == ["a_genf.txt"]
 
     original.unlink()
     report = build(settings, embedder)
     assert report.removed == [str(original)] and report.updated == [str(folder / "z_kopie.txt")]
-    assert report.skipped == [] and report.articles_total == 4
+    assert report.skipped == [] and report.still_skipped == [] and report.articles_total == 4
+    # the copy's article is new (ids follow the file), the original's is gone
+    assert (report.articles_added, report.articles_removed, report.articles_unchanged) == (1, 1, 3)
     assert bm25_paths(settings, embedder, "Lawrow Genf") == ["z_kopie.txt"]
+
+
+def test_a_scan_that_only_skips_records_the_files_and_reports_them_once(
+    indexed: tuple[Settings, Path], embedder: Embedder
+) -> None:
+    """Skipped files go into the manifest even when no article changed, so a later run
+    neither reads them again nor counts them as added."""
+    settings, folder = indexed
+    before = current_folder(settings.index_dir)
+    (folder / "leer.txt").write_bytes(b"")
+    (folder / "bild.txt").write_bytes(PNG)
+    report = build(settings, embedder)
+    assert not report.published and current_folder(settings.index_dir) == before
+    assert report.added == [] and report.articles_added == 0
+    assert report.skipped == ["bild.txt: binary file (contains NUL bytes), not text",
+                              "leer.txt: empty file"]
+    assert report.skipped_files == ["bild.txt", "leer.txt"]
+    assert report.lines()[0] == ("0 articles added, 0 updated, 0 removed, 3 unchanged; "
+                                 "2 files skipped; 0 chunks embedded")
+    assert not any(str(folder) in line for line in report.lines())
+    manifest = load_manifest(settings.index_dir)
+    assert manifest is not None
+    assert manifest.files[str(folder / "leer.txt")].skipped == ["empty file"]
+    assert manifest.files[str(folder / "leer.txt")].articles == []
+    assert not [p for p in before.iterdir() if p.name.startswith(".manifest-")]  # type: ignore[union-attr]
+
+    again = build(settings, embedder)
+    assert again.added == [] and again.articles_added == 0 and again.skipped == []
+    assert again.still_skipped == ["bild.txt", "leer.txt"]
+    assert again.lines()[0].startswith("0 articles added, 0 updated, 0 removed, 3 unchanged; "
+                                       "0 files skipped;")
+    assert "  skipped earlier and unchanged: bild.txt, leer.txt" in again.lines()
+
+    write_article(folder, "d_neu.txt", "Neu", "Ein neuer Artikel über Minsk.")
+    third = build(settings, embedder)
+    assert third.published and third.lines()[0] == (
+        "1 article added, 0 updated, 0 removed, 3 unchanged; 0 files skipped; 1 chunk embedded")
+    assert third.added == [str(folder / "d_neu.txt")]
+
+
+def test_a_removed_article_is_removed_once(
+    indexed: tuple[Settings, Path], embedder: Embedder
+) -> None:
+    """`remove_ids` publishes once; later runs neither re-publish nor report it as skipped."""
+    settings, folder = indexed
+    store = open_index(settings.index_dir)
+    (genf,) = [a["id"] for a in store.articles() if a["path"].endswith("a_genf.txt")]
+    report = build(settings, embedder, remove_ids=[genf])
+    assert report.published and report.articles_removed == 1 and report.articles_total == 2
+    manifest = load_manifest(settings.index_dir)
+    assert manifest is not None
+    entry = manifest.files[str(folder / "a_genf.txt")]
+    assert entry.articles == [] and entry.skipped == [f"article {genf} was removed by the user"]
+    live = current_folder(settings.index_dir)
+    again = build(settings, embedder)
+    assert not again.published and current_folder(settings.index_dir) == live
+    assert again.articles_removed == 0 and again.still_skipped == [] and again.skipped == []
+    assert again.articles_total == 2
+
+
+def test_counts_are_articles_not_files(
+    tmp_path: Path, embedder: Embedder, make_settings: Callable[..., Settings]
+) -> None:
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    lines = [json.dumps({"title": f"Meldung {n}", "text": f"Die {n}. Meldung betrifft Ort{n}."})
+             for n in range(3)]
+    (folder / "feed.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    settings = make_settings(tmp_path)
+    report = build(settings, embedder, folder)
+    assert len(report.added) == 1 and report.articles_added == 3 == report.articles_total
+    assert report.lines()[0].startswith("3 articles added, 0 updated, 0 removed, 0 unchanged;")
+    (folder / "feed.jsonl").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    report = build(settings, embedder)
+    # the changed file is read again: its two remaining lines are embedded again
+    assert (report.articles_added, report.articles_updated, report.articles_removed) == (0, 2, 1)
+    assert report.articles_total == 2
+
+
+def test_path_names_hide_the_servers_folders() -> None:
+    names = PathNames(["/srv/news", "/srv/news/deep", "/data/one.txt"])
+    assert names.name("/srv/news/a.txt") == "a.txt"
+    assert names.name("/srv/news/sub/b.txt") == "sub/b.txt"
+    assert names.name("/srv/news/deep/c.txt") == "c.txt"
+    assert names.name("/data/one.txt") == "one.txt"
+    assert names.name("/elsewhere/x.txt") == "x.txt"
+    assert names.text("duplicate of /srv/news/a.txt (same)") == "duplicate of a.txt (same)"
+    assert names.text("duplicate of /data/one.txt:3 (same)") == "duplicate of one.txt:3 (same)"
+    assert names.text("see /srv/newsroom/x") == "see /srv/newsroom/x"  # not a root
 
 
 # --- incremental updates -------------------------------------------------------------------
@@ -239,7 +336,8 @@ def test_added_file_is_the_only_one_embedded(
                         *[f"Die Außenministerin besuchte am Tag {n} die Stadt Kiew." for n in
                           range(40)])
     report = build(settings, embedder)  # no folder: the indexed roots are remembered
-    assert report.added == [str(new)] and report.unchanged == 3
+    assert report.added == [str(new)] and report.files_unchanged == 3
+    assert (report.articles_added, report.articles_updated, report.articles_unchanged) == (1, 0, 3)
     store = open_index(settings.index_dir)
     (d_id,) = [a["id"] for a in store.articles() if a["path"] == str(new)]
     (n_chunks,) = store.db.execute("SELECT COUNT(*) FROM chunks WHERE article_id = ?",
@@ -259,7 +357,9 @@ def test_modified_file_is_replaced(indexed: tuple[Settings, Path], embedder: Emb
                   "Die Stadt Berlin baut einen Leuchtturm am Wannsee.",
                   "Die Arbeiten beginnen im Sommer.")
     report = build(settings, embedder)
-    assert report.updated == [str(folder / "b_zebra.txt")] and report.unchanged == 2
+    assert report.updated == [str(folder / "b_zebra.txt")] and report.files_unchanged == 2
+    assert (report.articles_added, report.articles_updated, report.articles_unchanged) == (0, 1, 2)
+    assert report.lines()[0].startswith("0 articles added, 1 updated, 0 removed, 2 unchanged;")
     assert report.published and current_folder(settings.index_dir) != before
     store = open_index(settings.index_dir)
     assert report.articles_total == 3 and len(store.articles()) == 3
@@ -277,6 +377,7 @@ def test_deleted_file_is_dropped(indexed: tuple[Settings, Path], embedder: Embed
     report = build(settings, embedder)
     assert report.removed == [str(folder / "c_wien.txt")]
     assert report.published and report.articles_total == 2 and report.chunks_total == 2
+    assert (report.articles_removed, report.articles_unchanged) == (1, 2)
     store = open_index(settings.index_dir)
     assert article_paths(store) == ["a_genf.txt", "b_zebra.txt"]
     assert store.dense.ntotal == 2
@@ -290,12 +391,17 @@ def test_unchanged_rerun_writes_nothing(
     before = current_folder(settings.index_dir)
     listing = sorted(p.name for p in settings.index_dir.iterdir())
     report = build(settings, embedder)
-    assert not report.published and report.unchanged == 3 and report.chunks_added == 0
-    assert "Index is up to date; nothing written." in report.lines()
-    # touched but not changed: still nothing to do
-    os.utime(folder / "a_genf.txt", ns=(time.time_ns(), time.time_ns()))
+    assert not report.published and report.articles_unchanged == 3 and report.chunks_added == 0
+    assert "Index is up to date; no articles changed." in report.lines()
+    # touched but not changed: still nothing to publish; the new mtime is recorded in the live
+    # manifest, so the next run does not hash the file again
+    touched = time.time_ns()
+    os.utime(folder / "a_genf.txt", ns=(touched, touched))
     report = build(settings, embedder)
-    assert not report.published and report.unchanged == 3
+    assert not report.published and report.articles_unchanged == 3
+    manifest = load_manifest(settings.index_dir)
+    assert manifest is not None
+    assert manifest.files[str(folder / "a_genf.txt")].mtime_ns == touched
     assert current_folder(settings.index_dir) == before
     assert sorted(p.name for p in settings.index_dir.iterdir()) == listing
     assert (report.articles_total, report.chunks_total) == (3, 3)
@@ -313,6 +419,7 @@ def test_changed_chunk_size_rebuilds_everything(
     assert "'max_tokens': 100" in report.rebuild_reason
     assert report.lines()[0].startswith("Full rebuild: chunker settings changed")
     assert report.published and len(report.added) == 3 and report.chunks_added == 3
+    assert (report.articles_added, report.articles_updated) == (0, 3)  # the same ids again
     assert open_index(settings.index_dir).manifest.chunker["max_tokens"] == 100
     # and with the same settings again, nothing is rebuilt
     again = build(smaller, embedder)

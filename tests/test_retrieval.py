@@ -239,3 +239,29 @@ def test_collapse_keeps_the_better_hit_and_distinct_ones() -> None:
     kept = collapse_near_duplicates(hits, k=5)
     assert [h.chunk_id for h in kept] == [1, 4]
     assert [h.chunk_id for h in collapse_near_duplicates(hits, k=1)] == [1]
+
+
+def test_a_period_in_the_question_ranks_passages_from_then_first(retriever: Retriever) -> None:
+    question = "Was sagte Lawrow im Januar 2022?"
+    period = retriever.question_period(question)
+    assert period is not None and (period.start, period.end) == ("2022-01-01", "2022-01-31")
+    plain = retriever.search(question, k=5)
+    timed = retriever.search(question, k=5, period=period)
+    rank = {h.chunk_id: r for r, h in enumerate(plain)}
+    january = [h for h in timed if h.date == "2022-01-21"]
+    assert january, "the January article must be among the top 5"
+    # passages of the January article rise, nothing is dropped for being undated
+    assert all(timed.index(h) <= rank.get(h.chunk_id, 99) for h in january)
+    assert any(h.date is None for h in timed)
+
+
+def test_a_user_date_filter_wins_over_the_question(retriever: Retriever) -> None:
+    filters = Filters(date_from="2021-12-01", date_to="2021-12-31")
+    assert retriever.question_period("Was sagte Lawrow im Januar 2022?", filters) is None
+    assert retriever.question_period("Was sagte Lawrow?") is None
+
+
+def test_an_event_in_the_question_is_dated_by_the_articles(retriever: Retriever) -> None:
+    period = retriever.question_period("Was sagte Blinken nach dem Videogipfel?")
+    # the earliest dated article naming the summit is the tagesschau report of 8 December
+    assert period is not None and (period.start, period.end) == ("2021-12-08", None)

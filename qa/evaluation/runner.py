@@ -276,7 +276,8 @@ def _evaluate_case(
             else case.question
         result.search_query = query
         t0 = time.perf_counter()
-        hits = retriever.search(query, k)
+        # as the answer service searches: a period read from the question ranks first
+        hits = retriever.search(query, k, period=retriever.question_period(query))
         result.timings["search_s"] = round(time.perf_counter() - t0, 5)
         chunks = [RetrievedChunk(_doc(h), h.text) for h in hits]
         result.retrieved = [

@@ -109,6 +109,11 @@ class Answerer:
         question = question.strip()
         if not question:
             raise ValueError("The question is empty: type a question about the articles.")
+        if len(question) > self.settings.max_question_chars:
+            raise ValueError(
+                f"The question is too long ({len(question):,} characters; at most "
+                f"{self.settings.max_question_chars:,}). Ask it in fewer words: nothing was "
+                "cut or sent.")
         started = time.perf_counter()
         settings = self.settings
         if ollama_model:

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import gradio as gr
 
+from qa.accounts import Accounts
 from qa.answer import Answerer
 from qa.chat_render import (
     ARTICLE_PLACEHOLDER,
@@ -32,8 +33,10 @@ from qa.chat_render import (
     render_sources,
     render_streaming,
 )
+from qa.corpus_log import log_change
 from qa.dating import date_label, parse_user_date
 from qa.embedding import EmbeddingError
+from qa.exposure import ExposureError, check_exposure, exposure_warning
 from qa.indexing import build_index
 from qa.llm.base import BackendError
 from qa.retrieval import Filters
@@ -192,6 +195,8 @@ class ChatApp:
         self.settings = settings
         self.answerer = answerer or Answerer(settings)
         self.uploads = Uploads(settings, embedder=self.answerer.retriever.embedder)
+        #: sign-in users (None: no sign-in; everyone who reaches the page may edit)
+        self.accounts = Accounts.load(settings.users_file) if settings.users_file else None
 
     # --- services --------------------------------------------------------------------------
 
@@ -361,8 +366,76 @@ class ChatApp:
         count = len(self.articles_table())
         return self._corpus_outputs(f"{count} article{'s' * (count != 1)} indexed.")
 
+    # --- who may change the corpus ----------------------------------------------------------
+
+    def editor(self, request: gr.Request | None) -> str | None:
+        """The signed-in editor's name (None without sign-in); PermissionError otherwise.
+        Checked on the server for every change: hidden buttons are not a permission."""
+        if self.settings.read_only:
+            raise PermissionError("This chat is read-only (QA_READ_ONLY): articles cannot be "
+                                  "added or removed here.")
+        if self.accounts is None:
+            return None
+        name = getattr(request, "username", None)
+        user = self.accounts.user(name)
+        if user is None:
+            raise PermissionError("Sign in as an editor to add or remove articles.")
+        if not user.can_edit:
+            raise PermissionError(f"{user.name} is a reader: only editors may add or remove "
+                                  "articles. Ask an editor, or the operator: qa users role "
+                                  f"{user.name} editor.")
+        return user.name
+
+    def corpus_access(self, request: gr.Request) -> tuple[Any, Any, Any]:
+        """On page load: show the corpus controls only to those who may use them."""
+        try:
+            self.editor(request)
+        except PermissionError as exc:
+            hidden = gr.Column(visible=False)
+            return hidden, hidden, gr.Markdown(f"*{exc}*", visible=True)
+        shown = gr.Column(visible=True)
+        return shown, shown, gr.Markdown(visible=False)
+
+    def _too_large(self, paths: list[str]) -> str | None:
+        """Why these files exceed the upload limits, or None."""
+        s = self.settings
+        sizes = {Path(p).name: Path(p).stat().st_size for p in paths}
+        big = [f"{n} ({_size(b)})" for n, b in sizes.items() if b > s.max_upload_mb * 1e6]
+        if big:
+            return (f"Not uploaded: {', '.join(big)} over the {s.max_upload_mb:g} MB limit per "
+                    "file (QA_MAX_UPLOAD_MB). Nothing was indexed.")
+        total = sum(sizes.values())
+        if total > s.max_upload_request_mb * 1e6:
+            return (f"Not uploaded: {len(paths)} files of {_size(total)} together, over the "
+                    f"{s.max_upload_request_mb:g} MB limit per upload "
+                    "(QA_MAX_UPLOAD_REQUEST_MB). Upload them in parts. Nothing was indexed.")
+        return None
+
+    def add_files(self, paths: list[str], request: gr.Request | None,
+                  progress: Any = None) -> tuple[bool, str]:
+        """Check permission and limits, index the files, log the change: (ok, report)."""
+        user = self.editor(request)
+        if not paths:
+            return False, "Choose one or more files first."
+        refused = self._too_large(paths)
+        if refused:
+            return False, refused
+        result = self.uploads.add(paths, progress=progress)
+        if result.report is not None or result.kept:
+            log_change(self.settings.index_dir, user, "upload", [Path(p).name for p in paths],
+                       result.lines)
+        return result.ok, result.message
+
+    def drop_upload(self, name: str, request: gr.Request | None) -> tuple[bool, str]:
+        user = self.editor(request)
+        result = self.uploads.remove(name)
+        if result.ok:
+            log_change(self.settings.index_dir, user, "remove", [name], result.lines)
+        return result.ok, result.message
+
     def upload(
-        self, files: list[str] | None, progress: gr.Progress = gr.Progress()  # noqa: B008
+        self, files: list[str] | None, request: gr.Request,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         """Index uploaded files (refused ones are named and not kept); clears the upload box
         when the upload went through."""
@@ -371,24 +444,57 @@ class ChatApp:
         def report(stage: str, done: int, total: int) -> None:
             progress((done, total), desc=labels.get(stage, stage))
 
-        result = self.uploads.add(files or [], progress=report)
-        return (*self._corpus_outputs(result.message), None if result.ok else gr.skip())
+        try:
+            ok, message = self.add_files(files or [], request, report)
+        except PermissionError as exc:
+            return (*self._corpus_outputs(str(exc)), gr.skip())
+        return (*self._corpus_outputs(message), None if ok else gr.skip())
 
-    def remove_upload(self, name: str | None) -> tuple[Any, ...]:
+    def remove_upload(self, name: str | None, request: gr.Request) -> tuple[Any, ...]:
         """Delete an uploaded file and its articles (also one that indexed nothing)."""
         if not name:
             return self._corpus_outputs("Pick an uploaded file to remove first.")
-        return self._corpus_outputs(self.uploads.remove(name).message)
+        try:
+            return self._corpus_outputs(self.drop_upload(name, request)[1])
+        except PermissionError as exc:
+            return self._corpus_outputs(str(exc))
 
-    def remove(self, article_id: str | None) -> tuple[Any, ...]:
+    def remove(self, article_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not article_id:
             return self._corpus_outputs("Pick an article to remove first.")
         try:
+            user = self.editor(request)
             result = build_index(self.settings, remove_ids=[article_id])
+        except PermissionError as exc:
+            return self._corpus_outputs(str(exc))
         except Exception as exc:
             log.exception("remove failed")
             return self._corpus_outputs(f"Removing failed, the index is unchanged: {exc}")
-        return self._corpus_outputs("\n".join([f"Removed {article_id}.", *result.lines()]))
+        lines = [f"Removed {article_id}.", *result.lines()]
+        log_change(self.settings.index_dir, user, "remove", [article_id], lines)
+        return self._corpus_outputs("\n".join(lines))
+
+    # --- the editors' API (scripts; the same checks as the buttons) --------------------------
+
+    def api_upload(self, files: list[str] | None, request: gr.Request) -> str:
+        """`/upload_articles`: index files (gradio_client `handle_file`); the report text."""
+        try:
+            ok, message = self.add_files([str(f) for f in files or []], request)
+        except PermissionError as exc:
+            raise gr.Error(str(exc)) from exc
+        if not ok:
+            raise gr.Error(message)
+        return message
+
+    def api_remove(self, name: str, request: gr.Request) -> str:
+        """`/remove_article`: remove an uploaded file by name; the report text."""
+        try:
+            ok, message = self.drop_upload((name or "").strip(), request)
+        except PermissionError as exc:
+            raise gr.Error(str(exc)) from exc
+        if not ok:
+            raise gr.Error(message)
+        return message
 
     @staticmethod
     def pick_row(evt: gr.SelectData) -> Any:
@@ -457,7 +563,8 @@ class ChatApp:
                     cite_key_box = gr.Textbox(visible="hidden", elem_id="qa-cite-key")
                     open_btn = gr.Button("open", visible="hidden", elem_id="qa-open-btn")
                 with gr.Tab("Corpus", id="corpus"):
-                    with gr.Row():
+                    access_note = gr.Markdown(visible=False, elem_id="qa-corpus-note")
+                    with gr.Column(visible=not s.read_only) as editing, gr.Row():
                         with gr.Column():
                             files = gr.File(label="Add articles (.txt .md .html .jsonl)",
                                             file_count="multiple", file_types=list(UPLOAD_TYPES),
@@ -481,15 +588,19 @@ class ChatApp:
                             elem_id="qa-uploads",
                             label="Uploaded files (click a row to pick it)", scale=3,
                         )
-                        with gr.Column(scale=1):
+                        with gr.Column(scale=1, visible=not s.read_only) as editing_uploads:
                             upload_pick = gr.Dropdown([], label="Uploaded file to remove")
                             remove_upload_btn = gr.Button("Remove uploaded file",
                                                           variant="stop")
+                    # the editors' API for scripts (gradio_client), checked like the buttons
+                    api_files = gr.File(file_count="multiple", visible=False)
+                    api_name = gr.Textbox(visible=False)
+                    api_report = gr.Textbox(visible=False)
 
             # answers search at once; only their model step queues (Answerer.line), so each
             # waiting chat shows its place in line
             model_limits: dict[str, Any] = {
-                "concurrency_limit": ANSWERS_AT_ONCE, "concurrency_id": "answers",
+                "concurrency_limit": s.answers_at_once, "concurrency_id": "answers",
                 "api_visibility": "undocumented",
             }
             inputs = [pending, turns, backend, model, k, source, date_from, date_to, undated]
@@ -528,9 +639,17 @@ class ChatApp:
             table.select(self.pick_row, None, [pick], api_visibility="private")
             demo.load(self.refresh_corpus, None, corpus_out, api_visibility="private")
 
-            gr.api(self.ask, api_name="ask", concurrency_limit=ANSWERS_AT_ONCE,
+            gr.api(self.ask, api_name="ask", concurrency_limit=s.answers_at_once,
                    concurrency_id="answers")
-        demo.queue(default_concurrency_limit=ANSWERS_AT_ONCE)
+            upload_api = gr.Button(visible=False)
+            upload_api.click(self.api_upload, [api_files], [api_report], api_name="upload_articles",
+                             concurrency_limit=1, concurrency_id="index")
+            remove_api = gr.Button(visible=False)
+            remove_api.click(self.api_remove, [api_name], [api_report], api_name="remove_article",
+                             concurrency_limit=1, concurrency_id="index")
+            demo.load(self.corpus_access, None, [editing, editing_uploads, access_note],
+                      api_visibility="private")
+        demo.queue(default_concurrency_limit=s.answers_at_once)
         return demo
 
 
@@ -545,12 +664,8 @@ def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]
     return "", text, [*_messages(turns), {"role": "user", "content": esc(text)}]
 
 
-#: Questions searched and answered at once (their model steps still take turns).
-ANSWERS_AT_ONCE = 16
-
-
 def build_app(settings: Settings) -> gr.Blocks:
-    """The chat app (queue configured); launch it with `launch(demo, settings)`."""
+    """The chat app (queue configured); launch it with `launch(demo, settings, accounts)`."""
     return ChatApp(settings).build()
 
 
@@ -561,12 +676,18 @@ def theme() -> gr.themes.Base:
     )
 
 
-def launch(demo: gr.Blocks, settings: Settings, **kwargs: Any) -> Any:
-    """Launch on settings.host:settings.port (share off unless asked)."""
+def launch(demo: gr.Blocks, settings: Settings, accounts: Accounts | None = None,
+           **kwargs: Any) -> Any:
+    """Launch on settings.host:settings.port (share off unless asked), behind sign-in when
+    there are `accounts` (the page and the API alike), refusing larger uploads at the door."""
     return demo.launch(
         server_name=settings.host, server_port=settings.port, share=settings.share,
         theme=theme(), css=CSS, js=JS_ON_LOAD, footer_links=["api", "settings"],
-        show_error=True, **kwargs,
+        show_error=True,
+        # Gradio awaits a coroutine auth (routes.login); its stubs only name the sync form
+        auth=accounts.authenticate if accounts is not None else None,  # type: ignore[arg-type]
+        auth_message="Sign in with the name and password your desk's operator gave you.",
+        max_file_size=int(settings.max_upload_mb * 1e6), **kwargs,
     )
 
 
@@ -601,6 +722,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--index-dir", type=Path, help="index folder (QA_INDEX_DIR)")
     parser.add_argument("--llm", choices=["auto", "ollama", "llamacpp", "extractive"],
                         help="backend for 'auto' in the chat (QA_LLM)")
+    parser.add_argument("--users-file", type=Path,
+                        help="sign-in users (QA_USERS_FILE; create with: qa users add NAME)")
+    parser.add_argument("--no-auth", action="store_true", default=None,
+                        help="serve beyond this machine without sign-in, deliberately")
+    parser.add_argument("--read-only", action="store_true", default=None,
+                        help="nobody can add or remove articles (QA_READ_ONLY)")
     return parser.parse_args(argv)
 
 
@@ -613,13 +740,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
     try:
+        check_exposure(settings.host, settings.share, settings.users_file is not None,
+                       settings.no_auth)
+        accounts = Accounts.load(settings.users_file) if settings.users_file else None
         ensure_index(settings)
-    except (FileNotFoundError, EmbeddingError) as exc:
+    except (ExposureError, FileNotFoundError, EmbeddingError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    warning = exposure_warning(settings.host, settings.share, accounts is not None)
+    if warning:
+        log.warning(warning)
     app = ChatApp(settings)
     _ = app.answerer.retriever.embedder.model  # load the embedder before the first question
     threading.Thread(target=_warm, args=(app,), name="warm-model", daemon=True).start()
     demo = app.build()
-    print(f"Chat on http://{settings.host}:{settings.port} (backend: {settings.llm})", flush=True)
-    launch(demo, settings)
+    sign_in = f"sign-in: {len(accounts)} users" if accounts else "no sign-in"
+    mode = ", read-only" if settings.read_only else ""
+    print(f"Chat on http://{settings.host}:{settings.port} (backend: {settings.llm}, "
+          f"{sign_in}{mode})", flush=True)
+    launch(demo, settings, app.accounts)

@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
 
+    from qa.accounts_command import add_users_parser
+
+    add_users_parser(sub)  # qa users add | list | remove | passwd | role
+
     p = sub.add_parser("serve", help="start the browser chat (flags as for python app.py)",
                        add_help=False)
     p.set_defaults(func=cmd_serve)

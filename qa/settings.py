@@ -169,6 +169,23 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=1, le=65535, description="Chat server port.")
     share: bool = Field(False, description="Create a public Gradio share link (off: stays local).")
     model_concurrency: int = Field(1, ge=1, description="Answers generated at once in the chat.")
+    answers_at_once: int = Field(
+        16, ge=1, description="Questions the chat searches and answers at once; more wait in "
+        "the queue, each told its place (the model step still takes turns).",
+    )
+    users_file: Path | None = Field(
+        None, description="Users and hashed passwords for sign-in (`qa users add`); unset: no "
+        "sign-in, which is refused on a non-loopback host or --share unless no_auth is set.",
+    )
+    no_auth: bool = Field(
+        False, description="Serve beyond this machine without sign-in, deliberately.")
+    read_only: bool = Field(
+        False, description="Hide and refuse every corpus change (upload, remove) for everyone.")
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest file one upload may hold.")
+    max_upload_request_mb: float = Field(
+        50.0, gt=0, description="Largest total of the files uploaded at once.")
+    max_question_chars: int = Field(
+        1000, ge=10, description="Longest question accepted (a clear message, never cut).")
 
     @property
     def query_prefix_used(self) -> str:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,18 +54,23 @@ def _stop(server: AppServer, workdir: Path) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-def app_server(llm: str = "extractive") -> AppServer:
+def app_server(
+    llm: str = "extractive", env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+    key: str | None = None,
+) -> AppServer:
     """The running app answering with `llm`, for this process (started on first use,
-    stopped at exit)."""
-    running = _servers.get(llm)
+    stopped at exit); `env` and `args` start a differently configured one under `key`."""
+    key = key or llm
+    running = _servers.get(key)
     if running is not None and running.proc.poll() is None:
         return running
     workdir = Path(tempfile.mkdtemp(prefix="qa-chat-test-"))
     index_dir, log_path, port = workdir / "index", workdir / "app.log", free_port()
     env = {**os.environ, "QA_LLM": llm, "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False", "QA_ARTICLES_DIR": str(ROOT / "data/articles")}
+           "GRADIO_ANALYTICS_ENABLED": "False", "QA_ARTICLES_DIR": str(ROOT / "data/articles"),
+           **(env or {})}
     cmd = [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
-           "--index-dir", str(index_dir), "--llm", llm, "--no-share"]
+           "--index-dir", str(index_dir), "--llm", llm, "--no-share", *args]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}/", index_dir, log_path, proc)
@@ -76,8 +82,12 @@ def app_server(llm: str = "extractive") -> AppServer:
         try:
             with urllib.request.urlopen(server.url + "gradio_api/info", timeout=5) as resp:
                 if resp.status == 200:
-                    _servers[llm] = server
+                    _servers[key] = server
                     return server
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):  # up, behind sign-in
+                _servers[key] = server
+                return server
         except OSError:
             pass
         time.sleep(1.0)

@@ -1,9 +1,9 @@
 """The chat: a Gradio Blocks app over the answer, index and store services.
 
 Only presentation lives here. Answers, citations and sources come from `Answerer.stream`,
-the corpus tab calls `build_index`, the article view reads `store.article`. The page uses
-system fonts and no external scripts, so it works offline; it listens on localhost unless
-told otherwise.
+the corpus tab calls `CorpusDesk` (who may change what), the article view reads
+`store.article`. The page uses system fonts and no external scripts, so it works offline; it
+listens on localhost unless told otherwise, and behind sign-in when it has users.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from qa.chat_render import (
     render_sources,
     render_streaming,
 )
-from qa.corpus_log import log_change
+from qa.corpus_desk import CorpusDesk, size_label
 from qa.dating import date_label, parse_user_date
 from qa.embedding import EmbeddingError
 from qa.exposure import ExposureError, check_exposure, exposure_warning
@@ -42,7 +42,6 @@ from qa.llm.base import BackendError
 from qa.retrieval import Filters
 from qa.settings import Settings
 from qa.store import IndexMissingError, IndexStore, open_index
-from qa.uploads import Uploads
 
 log = logging.getLogger(__name__)
 
@@ -194,9 +193,8 @@ class ChatApp:
     def __init__(self, settings: Settings, answerer: Answerer | None = None) -> None:
         self.settings = settings
         self.answerer = answerer or Answerer(settings)
-        self.uploads = Uploads(settings, embedder=self.answerer.retriever.embedder)
-        #: sign-in users (None: no sign-in; everyone who reaches the page may edit)
         self.accounts = Accounts.load(settings.users_file) if settings.users_file else None
+        self.desk = CorpusDesk(settings, self.answerer.retriever.embedder, self.accounts)
 
     # --- services --------------------------------------------------------------------------
 
@@ -356,8 +354,8 @@ class ChatApp:
         picker: everything a corpus change can alter."""
         table = self.articles_table()
         choices = [(f"{title} ({date})", aid) for title, date, _, _, aid in table]
-        uploaded = self.uploads.files()
-        rows = [[f.name, _size(f.size), f.status] for f in uploaded]
+        uploaded = self.desk.uploads.files()
+        rows = [[f.name, size_label(f.size), f.status] for f in uploaded]
         return (message, table, gr.Dropdown(choices=choices, value=None),
                 gr.Dropdown(choices=[_ALL_SOURCES, *self.sources()]), rows,
                 gr.Dropdown(choices=[f.name for f in uploaded], value=None))
@@ -366,72 +364,17 @@ class ChatApp:
         count = len(self.articles_table())
         return self._corpus_outputs(f"{count} article{'s' * (count != 1)} indexed.")
 
-    # --- who may change the corpus ----------------------------------------------------------
-
-    def editor(self, request: gr.Request | None) -> str | None:
-        """The signed-in editor's name (None without sign-in); PermissionError otherwise.
-        Checked on the server for every change: hidden buttons are not a permission."""
-        if self.settings.read_only:
-            raise PermissionError("This chat is read-only (QA_READ_ONLY): articles cannot be "
-                                  "added or removed here.")
-        if self.accounts is None:
-            return None
-        name = getattr(request, "username", None)
-        user = self.accounts.user(name)
-        if user is None:
-            raise PermissionError("Sign in as an editor to add or remove articles.")
-        if not user.can_edit:
-            raise PermissionError(f"{user.name} is a reader: only editors may add or remove "
-                                  "articles. Ask an editor, or the operator: qa users role "
-                                  f"{user.name} editor.")
-        return user.name
+    # --- corpus changes: the desk decides who may, the handlers only show it ---------------
 
     def corpus_access(self, request: gr.Request) -> tuple[Any, Any, Any]:
         """On page load: show the corpus controls only to those who may use them."""
         try:
-            self.editor(request)
+            self.desk.editor(_user(request))
         except PermissionError as exc:
             hidden = gr.Column(visible=False)
             return hidden, hidden, gr.Markdown(f"*{exc}*", visible=True)
         shown = gr.Column(visible=True)
         return shown, shown, gr.Markdown(visible=False)
-
-    def _too_large(self, paths: list[str]) -> str | None:
-        """Why these files exceed the upload limits, or None."""
-        s = self.settings
-        sizes = {Path(p).name: Path(p).stat().st_size for p in paths}
-        big = [f"{n} ({_size(b)})" for n, b in sizes.items() if b > s.max_upload_mb * 1e6]
-        if big:
-            return (f"Not uploaded: {', '.join(big)} over the {s.max_upload_mb:g} MB limit per "
-                    "file (QA_MAX_UPLOAD_MB). Nothing was indexed.")
-        total = sum(sizes.values())
-        if total > s.max_upload_request_mb * 1e6:
-            return (f"Not uploaded: {len(paths)} files of {_size(total)} together, over the "
-                    f"{s.max_upload_request_mb:g} MB limit per upload "
-                    "(QA_MAX_UPLOAD_REQUEST_MB). Upload them in parts. Nothing was indexed.")
-        return None
-
-    def add_files(self, paths: list[str], request: gr.Request | None,
-                  progress: Any = None) -> tuple[bool, str]:
-        """Check permission and limits, index the files, log the change: (ok, report)."""
-        user = self.editor(request)
-        if not paths:
-            return False, "Choose one or more files first."
-        refused = self._too_large(paths)
-        if refused:
-            return False, refused
-        result = self.uploads.add(paths, progress=progress)
-        if result.report is not None or result.kept:
-            log_change(self.settings.index_dir, user, "upload", [Path(p).name for p in paths],
-                       result.lines)
-        return result.ok, result.message
-
-    def drop_upload(self, name: str, request: gr.Request | None) -> tuple[bool, str]:
-        user = self.editor(request)
-        result = self.uploads.remove(name)
-        if result.ok:
-            log_change(self.settings.index_dir, user, "remove", [name], result.lines)
-        return result.ok, result.message
 
     def upload(
         self, files: list[str] | None, request: gr.Request,
@@ -445,17 +388,16 @@ class ChatApp:
             progress((done, total), desc=labels.get(stage, stage))
 
         try:
-            ok, message = self.add_files(files or [], request, report)
+            ok, message = self.desk.add(files or [], _user(request), report)
         except PermissionError as exc:
             return (*self._corpus_outputs(str(exc)), gr.skip())
         return (*self._corpus_outputs(message), None if ok else gr.skip())
 
     def remove_upload(self, name: str | None, request: gr.Request) -> tuple[Any, ...]:
-        """Delete an uploaded file and its articles (also one that indexed nothing)."""
         if not name:
             return self._corpus_outputs("Pick an uploaded file to remove first.")
         try:
-            return self._corpus_outputs(self.drop_upload(name, request)[1])
+            return self._corpus_outputs(self.desk.remove_upload(name, _user(request))[1])
         except PermissionError as exc:
             return self._corpus_outputs(str(exc))
 
@@ -463,23 +405,15 @@ class ChatApp:
         if not article_id:
             return self._corpus_outputs("Pick an article to remove first.")
         try:
-            user = self.editor(request)
-            result = build_index(self.settings, remove_ids=[article_id])
+            return self._corpus_outputs(self.desk.remove_article(article_id,
+                                                                 _user(request))[1])
         except PermissionError as exc:
             return self._corpus_outputs(str(exc))
-        except Exception as exc:
-            log.exception("remove failed")
-            return self._corpus_outputs(f"Removing failed, the index is unchanged: {exc}")
-        lines = [f"Removed {article_id}.", *result.lines()]
-        log_change(self.settings.index_dir, user, "remove", [article_id], lines)
-        return self._corpus_outputs("\n".join(lines))
-
-    # --- the editors' API (scripts; the same checks as the buttons) --------------------------
 
     def api_upload(self, files: list[str] | None, request: gr.Request) -> str:
-        """`/upload_articles`: index files (gradio_client `handle_file`); the report text."""
+        """`/upload_articles` (editors' scripts, gradio_client `handle_file`): the report."""
         try:
-            ok, message = self.add_files([str(f) for f in files or []], request)
+            ok, message = self.desk.add([str(f) for f in files or []], _user(request))
         except PermissionError as exc:
             raise gr.Error(str(exc)) from exc
         if not ok:
@@ -487,9 +421,9 @@ class ChatApp:
         return message
 
     def api_remove(self, name: str, request: gr.Request) -> str:
-        """`/remove_article`: remove an uploaded file by name; the report text."""
+        """`/remove_article`: remove an uploaded file by name; the report."""
         try:
-            ok, message = self.drop_upload((name or "").strip(), request)
+            ok, message = self.desk.remove_upload((name or "").strip(), _user(request))
         except PermissionError as exc:
             raise gr.Error(str(exc)) from exc
         if not ok:
@@ -653,8 +587,9 @@ class ChatApp:
         return demo
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB"
+def _user(request: gr.Request | None) -> str | None:
+    """The signed-in name of a request (None without sign-in or outside a request)."""
+    return getattr(request, "username", None)
 
 
 def _example(turns: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:

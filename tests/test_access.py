@@ -141,4 +141,4 @@ def test_read_only_refuses_every_corpus_change(sample_index: object, tmp_path: P
         app.api_remove("haavisto.txt", None)  # type: ignore[arg-type]
     message = app.remove("some-id", None)[0]  # type: ignore[arg-type]
     assert "read-only" in message
-    assert app.uploads.files() == []
+    assert app.desk.uploads.files() == []

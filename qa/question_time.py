@@ -272,30 +272,6 @@ def reference_day(dates: Iterable[str | None]) -> date | None:
     return date.fromisoformat(max(last for _, last in spans)) if spans else None
 
 
-def period_chunk_ids(
-    store: IndexStore, period: Period, keep_undated: bool = True, fallback: bool = True
-) -> set[int] | None:
-    """Chunk ids a period filter allows (for `Retriever` / `store.dense` id selectors).
-
-    Dated articles overlapping the period, plus undated articles when `keep_undated` (the
-    default: an article with no stated date may well be from then). With `fallback`, None
-    (search unfiltered) when no dated article overlaps the period: then the period cannot be
-    what the index holds, and filtering would leave only undated or no articles.
-    """
-    dated = store.chunk_ids_where(None, period.start, period.end)
-    if fallback and not dated:
-        return None
-    if not keep_undated:
-        return dated
-    undated = {
-        r[0] for r in store.db.execute(
-            "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id"
-            " WHERE a.date IS NULL OR a.date = ''"
-        )
-    }
-    return dated | undated
-
-
 def event_day_from_store(store: IndexStore) -> Callable[[str], date | None]:
     """An `event_day` for `question_period`: the date of the earliest dated article naming
     the event (each content word of the phrase in its title or text, as a substring, so
@@ -313,24 +289,6 @@ def event_day_from_store(store: IndexStore) -> Callable[[str], date | None]:
         row = store.db.execute(sql + " ORDER BY date LIMIT 1", words).fetchone()
         span = _date_span(row[0]) if row else None
         return date.fromisoformat(span[0]) if span else None
-
-    return lookup
-
-
-def event_day_from_texts(rows: Iterable[tuple[str, str]]) -> Callable[[str], date | None]:
-    """`event_day_from_store` over (ISO date, text) pairs; month dates count as the 1st."""
-    dated = sorted((d, t.lower()) for d, t in rows if _date_span(d) is not None)
-
-    @lru_cache(maxsize=256)
-    def lookup(phrase: str) -> date | None:
-        words = [w for w in re.findall(r"[\w-]+", phrase.lower()) if w not in _STOP and len(w) > 2]
-        if not words:
-            return None
-        for value, text in dated:
-            if all(w in text for w in words):
-                span = _date_span(value)
-                return date.fromisoformat(span[0]) if span else None
-        return None
 
     return lookup
 

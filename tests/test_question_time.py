@@ -11,7 +11,6 @@ import pytest
 
 from qa.question_time import (
     Period,
-    event_day_from_texts,
     question_period,
     reference_day,
     rerank_by_period,
@@ -213,17 +212,6 @@ def test_rerank_unchanged_when_nothing_in_period() -> None:
     assert [h.chunk_id for h in rerank_by_period(hits, period, 1.0)] == [1, 2]
 
 
-def test_event_day_from_texts_earliest_dated_mention() -> None:
-    lookup = event_day_from_texts([
-        ("2022-01-21", "Blinken und Lawrow: Treffen in Genf"),
-        ("2021-12", "Vertreter wollen am 10. Januar in Genf zusammenkommen; G7-Treffen"),
-        ("2021-12-08", "Der Videogipfel von Biden und Putin"),
-    ])
-    assert lookup("Videogipfel") == date(2021, 12, 8)
-    assert lookup("Treffen in Genf") == date(2021, 12, 1)  # an announcement counts: errs early
-    assert lookup("video summit") is None
-
-
 def test_reference_day() -> None:
     assert reference_day(["2021-12", "2022-01-21", None]) == date(2022, 1, 21)
     assert reference_day(["2021-12"]) == date(2021, 12, 31)
@@ -256,30 +244,3 @@ def test_time_questions_file_parses_as_labelled() -> None:
     assert len(undated_gold) >= 5
 
 
-def test_period_chunk_ids_keeps_undated(tmp_path: Path) -> None:
-    """A filter over a real (tiny) index keeps undated articles unless told not to."""
-    pytest.importorskip("faiss")
-    import sqlite3
-
-    from qa.question_time import period_chunk_ids
-    from qa.store import _SCHEMA, IndexStore, Manifest
-
-    folder = tmp_path / "gen"
-    folder.mkdir()
-    db = sqlite3.connect(folder / "meta.sqlite")
-    db.executescript(_SCHEMA)
-    for i, day in enumerate(["2021-12-08", "2021-12", "2022-01-21", None]):
-        db.execute("INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?)",
-                   (f"a{i}", f"{i}.txt", "t", day, None, None, "h", "text", None))
-        db.execute("INSERT INTO chunks VALUES (?,?,?,?,?,?)", (i, f"a{i}", 0, 0, 4, "text"))
-    db.commit()
-    db.close()
-    manifest = Manifest(embed_model="m", dimension=2, query_prefix="", passage_prefix="",
-                        chunker={})
-    store = IndexStore(folder, manifest, dense=None, bm25=None)  # type: ignore[arg-type]
-    december = Period("2021-12-01", "2021-12-31", "im Dezember 2021")
-    assert period_chunk_ids(store, december) == {0, 1, 3}
-    assert period_chunk_ids(store, december, keep_undated=False) == {0, 1}
-    june_1981 = Period("1981-06-01", "1981-06-30", "im Juni 1981")
-    assert period_chunk_ids(store, june_1981) is None  # nothing dated then: do not filter
-    assert period_chunk_ids(store, june_1981, fallback=False) == {3}

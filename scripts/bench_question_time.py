@@ -60,10 +60,8 @@ import hashlib
 import json
 import os
 import random
-import re
 import sys
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -318,23 +316,8 @@ def _sample_gold(docs: list[str], dates: dict[str, str | None], p: dict[str, Any
 
 
 # --------------------------------------------------------------------------- scoring
-_WS = re.compile(r"\s+")
-
-
-def norm(text: str) -> str:
-    """NFC and collapsed whitespace, as the indexer stores chunk text."""
-    return _WS.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
-def overlaps(chunk: str, context: str) -> bool:
-    """Share a substring of >= min(40, len) characters, or one contains the other."""
-    if not chunk or not context:
-        return False
-    if chunk in context or context in chunk:
-        return True
-    n = min(40, len(chunk), len(context))
-    short, long_ = (chunk, context) if len(chunk) <= len(context) else (context, chunk)
-    return any(short[i:i + n] in long_ for i in range(len(short) - n + 1))
+# the bench retrieval measurement judges a hit the same way
+from scripts.bench_retrieval import norm, overlaps  # noqa: E402
 
 
 def first_rank(hits: Iterable[Hit], case: Case, k: int = K_EVAL) -> int | None:

@@ -39,6 +39,7 @@ from qa.embedding import EmbeddingError
 from qa.exposure import ExposureError, check_exposure, exposure_warning
 from qa.indexing import build_index
 from qa.llm.base import BackendError
+from qa.malloc_arenas import cap_malloc_arenas
 from qa.retrieval import Filters
 from qa.settings import Settings
 from qa.store import IndexMissingError, IndexStore, open_index
@@ -629,7 +630,7 @@ def launch(demo: gr.Blocks, settings: Settings, accounts: Accounts | None = None
 def ensure_index(settings: Settings, echo: Callable[[str], None] = print) -> None:
     """Build the index from settings.articles_dir when there is none yet."""
     try:
-        open_index(settings.index_dir)
+        open_index(settings.index_dir, settings)
         return
     except IndexMissingError as exc:
         echo(f"{exc}\nBuilding the index from {settings.articles_dir}/ …")
@@ -674,6 +675,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parse(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = Settings(**overrides)
+    cap_malloc_arenas(settings.malloc_arenas)  # before the worker threads allocate
     try:
         check_exposure(settings.host, settings.share, settings.users_file is not None,
                        settings.no_auth)

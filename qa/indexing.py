@@ -22,10 +22,12 @@ import numpy as np
 
 from qa.chunking import ChunkerConfig, chunk_article
 from qa.cleaning import clean_article
+from qa.dense_index import DenseParams
 from qa.embedding import Embedder, passage_text
 from qa.hashing import sha256_file
 from qa.reading import JSONL_SUFFIXES, RawArticle, Skipped, read_path
 from qa.schema import Article, Chunk
+from qa.search_backend import SearchWriter, search_config
 from qa.settings import Settings
 from qa.store import (
     FileEntry,
@@ -71,6 +73,7 @@ class IndexReport:
     articles_total: int = 0
     chunks_total: int = 0
     rebuild_reason: str | None = None
+    moved: str | None = None  # the rankings moved to another store (nothing re-embedded)
     published: bool = False  # a new generation went live
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -83,6 +86,8 @@ class IndexReport:
         out = []
         if self.rebuild_reason:
             out.append(f"Full rebuild: {self.rebuild_reason}")
+        if self.moved:
+            out.append(f"Search moved {self.moved} (vectors copied, nothing embedded again)")
         out.append(
             f"{_count(self.articles_added, 'article')} added, {self.articles_updated} updated, "
             f"{self.articles_removed} removed, {self.articles_unchanged} unchanged; "
@@ -174,7 +179,9 @@ def build_index(
         files = _drop_excluded(scan.files, excluded)
         articles = [a for a in scan.new_articles if a.id not in excluded]
         _count_articles(report, old, files, articles)
-        if base is not None and previous is not None and not articles and not removed_ids:
+        report.moved = _store_move(settings, base)
+        if (base is not None and previous is not None and not articles and not removed_ids
+                and not report.moved):
             # No article changed, but what the scan learned must stay learned: skipped files
             # and new mtimes are recorded, so a skipped file is not read (and reported as new)
             # again on every run. The live generation keeps its vectors; only its manifest.
@@ -182,7 +189,7 @@ def build_index(
             if scanned != previous:
                 write_manifest(base, scanned)
             report.timings = {"scan_s": t_scan - started, "total_s": time.perf_counter() - started}
-            store = open_index(settings.index_dir)
+            store = open_index(settings.index_dir, settings)
             report.articles_total, report.chunks_total = store.counts()
             return report
 
@@ -216,7 +223,8 @@ def build_index(
             excluded=sorted(excluded),
         )
         first_id = previous.next_chunk_id if previous else 0
-        writer = GenerationWriter(settings.index_dir, base, embedder.dimension)
+        writer = GenerationWriter(settings.index_dir, base, embedder.dimension,
+                                  DenseParams.from_settings(settings), _search_writer(settings))
         try:
             if progress:
                 progress("write", 0, 1)
@@ -232,7 +240,7 @@ def build_index(
             raise
         report.published = True
         report.chunks_added = len(chunks)
-        store = open_index(settings.index_dir)
+        store = open_index(settings.index_dir, settings)
         report.articles_total, report.chunks_total = store.counts()
         report.timings = {
             "scan_s": t_scan - started,
@@ -242,6 +250,32 @@ def build_index(
             "total_s": time.perf_counter() - started,
         }
     return report
+
+
+def _store_move(settings: Settings, base: Path | None) -> str | None:
+    """Where the rankings move when `QA_STORE` (or the Milvus URI) no longer names where the
+    live generation keeps them; None when they stay."""
+    if base is None:
+        return None
+    config = search_config(base)
+    if settings.store == "local":
+        return None  # from Milvus back to local files is a rebuild (see _rebuild_reason)
+    from qa.milvus_backend import milvus_uri
+
+    uri = milvus_uri(settings)
+    if config is None:
+        return f"from local files to Milvus ({uri})"
+    return None if config.get("uri") == uri else f"from Milvus ({config.get('uri')}) to {uri}"
+
+
+def _search_writer(settings: Settings) -> Callable[[GenerationWriter], SearchWriter] | None:
+    """How the next generation keeps its rankings (None: FAISS + BM25 files, the default)."""
+    if settings.store == "local":
+        return None
+    from qa.milvus_backend import MilvusSearchWriter
+
+    return lambda w: MilvusSearchWriter(settings, w.index_dir, w.base, w.final, w.dimension,
+                                        w.db)
 
 
 def _drop_excluded(files: dict[str, FileEntry], excluded: set[str]) -> dict[str, FileEntry]:
@@ -284,9 +318,12 @@ def _rebuild_reason(settings: Settings, old: Manifest | None, rebuild: bool) -> 
             return "the existing index is unreadable"
         return None
     try:
-        open_index(settings.index_dir)
+        open_index(settings.index_dir, settings)
     except IndexMissingError as exc:
         return f"the existing index is damaged ({exc})"
+    live = current_folder(settings.index_dir)
+    if settings.store == "local" and live is not None and search_config(live) is not None:
+        return "QA_STORE is local, the index is in Milvus: its vectors are embedded again here"
     if old.embed_model != settings.embed_model:
         return f"embedding model changed from {old.embed_model} to {settings.embed_model}"
     prefixes = (settings.query_prefix_used, settings.passage_prefix_used)
@@ -322,7 +359,7 @@ def _existing_hashes(settings: Settings, base: Path | None) -> dict[str, str]:
     """content hash -> file path of every article already in the live index."""
     if base is None:
         return {}
-    store = open_index(settings.index_dir)
+    store = open_index(settings.index_dir, settings)
     return {h: p for h, p in store.db.execute("SELECT content_hash, path FROM articles")}
 
 

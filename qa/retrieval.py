@@ -9,11 +9,9 @@ questions (`scripts/bench_retrieval.py --sweep`), not on the sample corpus.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Literal
 
 import faiss
-import numpy as np
 
 from qa.bm25 import analyze
 from qa.embedding import Embedder
@@ -28,28 +26,11 @@ from qa.question_time import (
     rerank_by_period,
     strip_period,
 )
-from qa.schema import Hit, SearchScope
+from qa.schema import Filters, Hit, SearchScope
 from qa.settings import Settings
 from qa.store import ChunkRow, IndexMissingError, IndexStore, current_folder, open_index
 
 Mode = Literal["hybrid", "dense", "bm25"]
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Optional restrictions; dates are ISO prefixes ("2021-12" or "2021-12-08").
-
-    A date range cannot place an undated article: it is left out unless `include_undated`,
-    and `Retriever.scope` counts how many were, so the reply can say so.
-    """
-
-    source: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-    include_undated: bool = False
-
-    def active(self) -> bool:
-        return any((self.source, self.date_from, self.date_to))
 
 
 class Retriever:
@@ -70,7 +51,7 @@ class Retriever:
         folder = current_folder(self.settings.index_dir)
         with self._lock:
             if self._store is None or folder != self._store.folder:
-                store = open_index(self.settings.index_dir)
+                store = open_index(self.settings.index_dir, self.settings)
                 if store.manifest.embed_model != self.settings.embed_model:
                     raise IndexMissingError(
                         f"The index was built with {store.manifest.embed_model}, but the "
@@ -116,15 +97,12 @@ class Retriever:
         if period is not None and params and params.get("query") == "strip":
             query = strip_period(query, period) or query
         store = self.store
-        allowed = None
-        if filters and filters.active():
-            allowed = store.chunk_ids_where(filters.source, filters.date_from, filters.date_to,
-                                            filters.include_undated)
-            if not allowed:
-                return []
+        where = filters if filters and filters.active() else None
+        if where is not None and not store.any_article(where):
+            return []
         n = max(self.settings.candidates, k * 3)
-        dense = self._dense(store, query, n, allowed) if mode != "bm25" else []
-        lexical = store.bm25.search(query, n, allowed) if mode != "dense" else []
+        dense = self._dense(store, query, n, where) if mode != "bm25" else []
+        lexical = store.search.lexical(query, n, where) if mode != "dense" else []
         cross = mode == "hybrid" and is_cross_lingual(
             query, [r.text for r in store.chunk_rows([c for c, _ in dense[:3]]).values()]
         )
@@ -142,18 +120,10 @@ class Retriever:
                                 float(rerank.get("scale_days", 0.0)))[:k]
 
     def _dense(
-        self, store: IndexStore, query: str, n: int, allowed: set[int] | None
+        self, store: IndexStore, query: str, n: int, where: Filters | None
     ) -> list[tuple[int, float]]:
-        if store.dense.ntotal == 0:
-            return []
         vector = self.embedder.encode_query(query).reshape(1, -1)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(  # type: ignore[call-arg]  # (the stubs lack kwargs)
-                sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype="int64"))
-            )
-        scores, ids = store.dense.search(vector, min(n, store.dense.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+        return store.search.dense(vector, n, where)
 
     def _fuse(
         self,

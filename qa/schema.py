@@ -62,6 +62,23 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Optional restrictions; dates are ISO prefixes ("2021-12" or "2021-12-08").
+
+    A date range cannot place an undated article: it is left out unless `include_undated`,
+    and `Retriever.scope` counts how many were, so the reply can say so.
+    """
+
+    source: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    include_undated: bool = False
+
+    def active(self) -> bool:
+        return any((self.source, self.date_from, self.date_to))
+
+
+@dataclass(frozen=True)
 class SearchScope:
     """What a filtered search looked at, so a reply can say what the filter left out.
 

@@ -87,6 +87,45 @@ class Settings(BaseSettings):
         0.1, ge=0, description="BM25 weight for a question in another language than its passages."
     )
 
+    malloc_arenas: int | None = Field(
+        2, ge=0, description="glibc malloc arenas for the chat server (qa/malloc_arenas.py); "
+        "0: glibc's default. 2 kept a 10-minute soak of 20 users flat.",
+    )
+
+    # --- where the rankings live (qa/search_backend.py) -------------------------------
+    store: Literal["local", "milvus"] = Field(
+        "local", description="local: FAISS + BM25 files in the index folder; milvus: a Milvus "
+        "collection (pip install -e \".[milvus]\"), for archives beyond one machine.",
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus server (http://host:19530) or a Milvus Lite file; unset: "
+        "<index_dir>/milvus.db (Milvus Lite, in-process).",
+    )
+    milvus_token: str | None = Field(
+        None, description="Milvus credentials (user:password or an API key); never written "
+        "into the index.",
+    )
+    milvus_collection: str = Field(
+        "newsqa", description="Prefix of the collection names (one per full build).")
+
+    # --- the vector index at scale (qa/dense_index.py; scripts/bench_scale.py) -------------
+    ann_min_vectors: int = Field(
+        100_000, ge=1,
+        description="From this many vectors on, a generation holds an IVF (approximate) index; "
+        "below half of it, exact search again.",
+    )
+    ann_nprobe: int = Field(
+        64, ge=1, description="IVF lists scanned per query (more: higher recall, slower). 64: "
+        "the least reaching recall@10 0.98 against exact search (scripts/bench_scale.py).")
+    ann_codec: Literal["SQ8", "Flat"] = Field(
+        "Flat", description="How IVF stores vectors: Flat (float32) or SQ8 (1 byte a dimension; "
+        "a quarter of the disk, but recall@10 stays below 0.98 at any nprobe at 1M).")
+    ann_retrain_growth: float = Field(
+        2.0, gt=1,
+        description="Retrain the IVF quantiser when the index has grown this many times beyond "
+        "the size it was trained on.",
+    )
+
     # --- answering -----------------------------------------------------------------------
     llm: LLMChoice = Field("auto", description="auto | ollama | llamacpp | extractive.")
     ollama_host: str = Field(

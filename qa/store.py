@@ -1,8 +1,10 @@
-"""The on-disk index: FAISS vectors, BM25, an SQLite metadata store and a manifest.
+"""The on-disk index: an SQLite metadata store, the rankings and a manifest per generation.
 
 Each build writes a complete new generation folder (`gen-NNNNNN/`) and only then replaces the
 small `CURRENT` pointer file with `os.replace`, which is atomic. A crash or Ctrl-C at any
-point before that leaves the previous generation untouched and in use.
+point before that leaves the previous generation untouched and in use. Unchanged ranking files
+(vectors, BM25 segments) are hard-linked from the previous generation, not copied. The rankings
+are FAISS + BM25 files in the folder or a Milvus collection (`qa.search_backend`).
 """
 
 from __future__ import annotations
@@ -15,18 +17,31 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
-from qa.bm25 import BM25Index
-from qa.schema import Article, Chunk, SearchScope
+from qa import dense_index
+from qa.bm25 import chunk_text
+from qa.dense_index import DenseParams
+from qa.schema import Article, Chunk, Filters, SearchScope
+from qa.search_backend import (
+    CHUNK_ROWS_SQL,
+    IndexedChunk,
+    LocalSearch,
+    LocalSearchWriter,
+    SearchBackend,
+    SearchWriter,
+    load_bm25,
+    search_config,
+)
+from qa.settings import Settings
 
 FORMAT_VERSION = 1
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT NOT NULL, date TEXT, source TEXT,
@@ -36,6 +51,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE INDEX IF NOT EXISTS articles_date ON articles(date);
 """
 
 
@@ -98,11 +114,10 @@ class ChunkRow:
 class IndexStore:
     """A loaded, read-only generation. Safe to share between threads."""
 
-    def __init__(self, folder: Path, manifest: Manifest, dense: faiss.Index, bm25: BM25Index):
+    def __init__(self, folder: Path, manifest: Manifest) -> None:
         self.folder = folder
         self.manifest = manifest
-        self.dense = dense
-        self.bm25 = bm25
+        self.search: SearchBackend  # set by open_index: local files or Milvus
         self._local = threading.local()
 
     @property
@@ -160,6 +175,18 @@ class IndexStore:
         where, args = _filter_sql(source, date_from, date_to, include_undated)
         sql = f"SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id WHERE {where}"
         return {r[0] for r in self.db.execute(sql, args)}
+
+    def allowed(self, where: Filters) -> set[int]:
+        """Chunk ids a filtered local search may return."""
+        return self.chunk_ids_where(where.source, where.date_from, where.date_to,
+                                    where.include_undated)
+
+    def any_article(self, where: Filters) -> bool:
+        """Whether any article passes the filter (else a search need not run)."""
+        sql, args = _filter_sql(where.source, where.date_from, where.date_to,
+                                where.include_undated)
+        return self.db.execute(f"SELECT 1 FROM articles a WHERE {sql} LIMIT 1", args
+                               ).fetchone() is not None
 
     def scope(
         self, source: str | None = None, date_from: str | None = None,
@@ -239,8 +266,13 @@ def load_manifest(index_dir: Path) -> Manifest | None:
         return None
 
 
-def open_index(index_dir: Path) -> IndexStore:
-    """Load the live generation, or explain (missing / corrupt) and how to fix it."""
+def open_index(index_dir: Path, settings: Settings | None = None) -> IndexStore:
+    """Load the live generation, or explain (missing / corrupt) and how to fix it.
+
+    `settings` give the search its IVF probes and the Milvus credentials (defaults without).
+    """
+    nprobe = settings.ann_nprobe if settings else DenseParams.nprobe
+    milvus_token = settings.milvus_token if settings else None
     folder = current_folder(index_dir)
     if folder is None:
         raise IndexMissingError(f"No index in {index_dir}/. Build it with: qa index")
@@ -251,22 +283,30 @@ def open_index(index_dir: Path) -> IndexStore:
             raise IndexMissingError(
                 hint.format(f"format {manifest.version}, need {FORMAT_VERSION}")
             )
-        dense = faiss.read_index(str(folder / "dense.faiss"))
-        bm25 = BM25Index.load(folder / "bm25")
-        db = sqlite3.connect(f"file:{folder / 'meta.sqlite'}?mode=ro", uri=True)
-        try:
-            (n_chunks,) = db.execute("SELECT COUNT(*) FROM chunks").fetchone()
-        finally:
-            db.close()
+        store = IndexStore(folder, manifest)
+        (n_chunks,) = store.db.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        remote = search_config(folder)
+        if remote is None:
+            dense = dense_index.load(folder)
+            lexical = load_bm25(folder, store.db)
+            if not dense.ntotal == len(lexical) == n_chunks:
+                raise IndexMissingError(hint.format(
+                    f"{dense.ntotal} vectors, {len(lexical)} BM25 rows, {n_chunks} chunks"))
+            store.search = LocalSearch(dense, lexical, store.allowed, nprobe)
+        else:
+            from qa.milvus_backend import open_search
+
+            store.search = open_search(remote, manifest.dimension, milvus_token)
+            # Only an empty collection is certainly wrong: while the next generation is
+            # written it holds more chunks, just after, fewer (hits SQLite lacks are skipped).
+            if n_chunks and store.search.count() == 0:
+                raise IndexMissingError(hint.format(
+                    f"Milvus collection {remote.get('collection')} is empty"))
     except IndexMissingError:
         raise
     except Exception as exc:  # any unreadable part means the same thing to the user
         raise IndexMissingError(hint.format(f"{type(exc).__name__}: {exc}")) from exc
-    if not (dense.ntotal == len(bm25) == n_chunks):
-        raise IndexMissingError(
-            hint.format(f"{dense.ntotal} vectors, {len(bm25)} BM25 rows, {n_chunks} chunks")
-        )
-    return IndexStore(folder, manifest, dense, bm25)
+    return store
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
@@ -298,11 +338,21 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 class GenerationWriter:
-    """Writes the next generation next to the live one, then publishes it atomically."""
+    """Writes the next generation next to the live one, then publishes it atomically.
 
-    def __init__(self, index_dir: Path, base: Path | None, dimension: int) -> None:
+    The vectors are exact or IVF as `params` say for the published size (`qa.dense_index`);
+    the switch, or a retrained quantiser, happens in `publish`, inside the new generation.
+    """
+
+    def __init__(
+        self, index_dir: Path, base: Path | None, dimension: int,
+        params: DenseParams | None = None,
+        search: Callable[[GenerationWriter], SearchWriter] | None = None,
+    ) -> None:
         self.index_dir = index_dir
         self.base = base
+        self.dimension = dimension
+        self.params = params or DenseParams()
         number = _next_generation_number(index_dir)
         self.final = index_dir / f"gen-{number:06d}"
         self.tmp = index_dir / f".tmp-{self.final.name}-{os.getpid()}"
@@ -310,20 +360,18 @@ class GenerationWriter:
         self.tmp.mkdir(parents=True)
         if base is not None:
             shutil.copy2(base / "meta.sqlite", self.tmp / "meta.sqlite")
-            self.dense: faiss.Index = faiss.read_index(str(base / "dense.faiss"))
-        else:
-            self.dense = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         self.db = sqlite3.connect(self.tmp / "meta.sqlite")
         self.db.executescript(_SCHEMA)
+        self.search: SearchWriter = (search or _local_search)(self)
+        self._articles: dict[str, tuple[str, str | None, str | None]] = {}
 
     def remove_articles(self, article_ids: list[str]) -> None:
         for start in range(0, len(article_ids), 500):
             batch = article_ids[start:start + 500]
             marks = ",".join("?" * len(batch))
-            ids = [r[0] for r in self.db.execute(
-                f"SELECT id FROM chunks WHERE article_id IN ({marks})", batch)]
-            if ids:
-                self.dense.remove_ids(np.asarray(ids, dtype="int64"))  # type: ignore[arg-type]
+            rows = self.db.execute(f"{CHUNK_ROWS_SQL} WHERE c.article_id IN ({marks})",
+                                   batch).fetchall()
+            self.search.remove([r[0] for r in rows], [chunk_text(r[1], r[2]) for r in rows])
             self.db.execute(f"DELETE FROM chunks WHERE article_id IN ({marks})", batch)
             self.db.execute(f"DELETE FROM articles WHERE id IN ({marks})", batch)
 
@@ -333,6 +381,7 @@ class GenerationWriter:
             (article.id, article.path, article.title, article.date, article.source, article.url,
              article.content_hash, article.text, article.date_origin),
         )
+        self._articles[article.id] = (article.title, article.source, article.date)
 
     def add_chunks(self, ids: list[int], chunks: list[Chunk], vectors: np.ndarray) -> None:
         self.db.executemany(
@@ -340,21 +389,24 @@ class GenerationWriter:
             [(i, c.article_id, c.ordinal, c.start, c.end, c.text)
              for i, c in zip(ids, chunks, strict=True)],
         )
-        if len(ids):
-            self.dense.add_with_ids(vectors, np.asarray(ids, dtype="int64"))
+        entries = []
+        for c in chunks:
+            title, source, date = self._article(c.article_id)
+            entries.append(IndexedChunk(c.article_id, source, date, chunk_text(title, c.text)))
+        self.search.add(ids, entries, vectors)
+
+    def _article(self, article_id: str) -> tuple[str, str | None, str | None]:
+        if article_id not in self._articles:
+            row = self.db.execute("SELECT title, source, date FROM articles WHERE id = ?",
+                                  (article_id,)).fetchone()
+            self._articles[article_id] = tuple(row) if row else ("", None, None)
+        return self._articles[article_id]
 
     def publish(self, manifest: Manifest) -> Path:
         """Finish every file, then swap CURRENT; returns the new generation folder."""
         self.db.commit()
-        rows = self.db.execute(
-            "SELECT c.id, a.title, c.text FROM chunks c JOIN articles a ON a.id = c.article_id"
-            " ORDER BY c.id"
-        ).fetchall()
         self.db.close()
-        BM25Index.build([r[0] for r in rows], [f"{r[1]}\n{r[2]}" for r in rows]).save(
-            self.tmp / "bm25"
-        )
-        faiss.write_index(self.dense, str(self.tmp / "dense.faiss"))
+        self.search.publish(self.tmp)
         (self.tmp / "manifest.json").write_text(manifest.to_json())
         _fsync_tree(self.tmp)
         os.replace(self.tmp, self.final)
@@ -369,6 +421,7 @@ class GenerationWriter:
     def abort(self) -> None:
         with contextlib.suppress(Exception):
             self.db.close()
+        self.search.abort()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _prune(self) -> None:
@@ -381,6 +434,10 @@ class GenerationWriter:
                 shutil.rmtree(entry, ignore_errors=True)
             elif entry.name.startswith(".CURRENT-"):  # pointer left by a build killed mid-swap
                 entry.unlink(missing_ok=True)
+
+
+def _local_search(writer: GenerationWriter) -> SearchWriter:
+    return LocalSearchWriter(writer.base, writer.dimension, writer.params, writer.db)
 
 
 def _next_generation_number(index_dir: Path) -> int:

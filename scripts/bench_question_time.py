@@ -366,23 +366,18 @@ class Searcher:
 
     def search(self, query: str, vector: np.ndarray, k: int, allowed: set[int] | None
                ) -> list[Hit]:
-        import faiss
-        import numpy as np
 
         from qa.retrieval import _hit, collapse_near_duplicates, is_cross_lingual
+        from qa.search_backend import LocalSearch
 
         if allowed is not None and not allowed:
             return []
         store, settings = self.store, self.retriever.settings
         n = max(settings.candidates, k * 3)
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(  # type: ignore[call-arg]
-                sel=faiss.IDSelectorBatch(np.fromiter(allowed, dtype="int64")))
-        scores, ids = store.dense.search(vector.reshape(1, -1), min(n, store.dense.ntotal),
-                                         params=params)
-        dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-        lexical = store.bm25.search(query, n, allowed)
+        local = store.search
+        assert isinstance(local, LocalSearch), "this bench measures the local index"
+        dense = local.dense_index.search(vector, n, allowed, settings.ann_nprobe)
+        lexical = local.bm25.search(query, n, allowed)
         cross = is_cross_lingual(
             query, [r.text for r in store.chunk_rows([c for c, _ in dense[:3]]).values()])
         fused = self.retriever._fuse(dense, lexical, "hybrid", cross)

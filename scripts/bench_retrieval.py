@@ -11,7 +11,7 @@ query latency (p50/p95, model load excluded) of `Retriever.search`.
 
 `--sweep` grids the fusion (dense_weight x rrf_k [x candidates]) for free: the raw dense and
 BM25 candidate lists are retrieved once per question exactly as `Retriever.search` gets them
-(`Retriever._dense`, `store.bm25.search`, same n), fused here with the same formula as
+(`Retriever._dense`, `store.search.lexical`, same n), fused here with the same formula as
 `Retriever._fuse` (weight / (rrf_k + rank), same tie order) and collapsed with the same
 `collapse_near_duplicates`; the best setting is then confirmed end to end through
 `Retriever.search`.
@@ -195,7 +195,7 @@ class Cached:
 
         store = retriever.store
         self.dense = retriever._dense(store, query, n_max, None)
-        self.lexical = store.bm25.search(query, n_max, None)
+        self.lexical = store.search.lexical(query, n_max, None)
         ids = list({cid for cid, _ in self.dense} | {cid for cid, _ in self.lexical})
         self.rows = store.chunk_rows(ids)
         self.cross = is_cross_lingual(query, [self.rows[c].text for c, _ in self.dense[:3]])
@@ -535,8 +535,9 @@ def measure_latency(args, settings, retriever, embedder, questions, chosen=None)
 
                 parts = {
                     "encode query": enc,
-                    "FAISS search": lambda q: store.dense.search(vecs[q], settings.candidates),
-                    "BM25 search": lambda q: store.bm25.search(q, settings.candidates),
+                    "FAISS search": lambda q: store.search.dense(vecs[q], settings.candidates,
+                                                                 None),
+                    "BM25 search": lambda q: store.search.lexical(q, settings.candidates, None),
                 }
                 for name, fn in parts.items():
                     times, la, lb = timed(fn, sub)

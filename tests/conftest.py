@@ -6,6 +6,7 @@
 - `use_shared_embedder`: makes code that builds its own `Embedder` (the CLI) use that one.
 - `copy_samples`: copies data/articles (the five sample scrapes) into a tmp folder.
 - `sample_index`: the five samples indexed once per session; read-only for tests.
+- `sample_milvus_index`: the same in Milvus Lite (`QA_STORE=milvus`; skipped without the extra).
 """
 
 from __future__ import annotations
@@ -93,6 +94,21 @@ def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -
     root = tmp_path_factory.mktemp("sample-index")
     articles = copy_sample_articles(root / "articles")
     settings = settings_under(root, articles_dir=articles)
+    report = build_index(settings, [articles], embedder=embedder)
+    assert report.published and report.articles_total == 5
+    return settings
+
+
+@pytest.fixture(scope="session")
+def sample_milvus_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Settings:
+    """Settings of the five sample articles indexed into Milvus Lite (do not modify it)."""
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    from qa.indexing import build_index
+
+    root = tmp_path_factory.mktemp("sample-milvus")
+    articles = copy_sample_articles(root / "articles")
+    settings = settings_under(root, articles_dir=articles, store="milvus")
     report = build_index(settings, [articles], embedder=embedder)
     assert report.published and report.articles_total == 5
     return settings

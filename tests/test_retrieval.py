@@ -1,4 +1,5 @@
-"""Hybrid retrieval over the sample index: ranking, filters, duplicates and hit metadata."""
+"""Hybrid retrieval over the sample index: ranking, filters, duplicates and hit metadata,
+on the local backend and on Milvus alike."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from qa.settings import Settings
 from qa.store import open_index
 
 
-@pytest.fixture(scope="module")
-def retriever(sample_index: Settings, embedder: Embedder) -> Retriever:
-    return Retriever(sample_index, embedder)
+@pytest.fixture(scope="module", params=["local", "milvus"])
+def retriever(request: pytest.FixtureRequest, embedder: Embedder) -> Retriever:
+    """Every test below runs on both backends: FAISS + BM25 files, and Milvus (Lite)."""
+    name = "sample_index" if request.param == "local" else "sample_milvus_index"
+    return Retriever(request.getfixturevalue(name), embedder)
 
 
 def prefix(hit: Hit) -> str:
@@ -214,7 +217,7 @@ def test_syndicated_copies_collapse_to_one_hit(
     store = open_index(settings.index_dir)
     assert store.counts() == (3, 3)  # both copies are indexed (their text differs)...
     query = "Was verlangt Lawrow von den USA?"
-    raw = store.bm25.search(query, 10)
+    raw = store.search.lexical(query, 10, None)
     assert len({cid for cid, _ in raw}) >= 2
     hits = Retriever(settings, embedder).search(query, k=3)
     names = [Path(h.path).name for h in hits]

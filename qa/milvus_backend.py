@@ -63,10 +63,12 @@ class MilvusSearch:
         return self.index.lexical(query, n, _where(where))
 
 
-def open_search(config: dict[str, Any], dimension: int, token: str | None) -> MilvusSearch:
+def open_search(
+    config: dict[str, Any], dimension: int, token: str | None, ef: int = 256
+) -> MilvusSearch:
     """The search of a generation whose `search.json` is `config`."""
     return MilvusSearch(MilvusIndex(str(config["uri"]), str(config["collection"]), dimension,
-                                    token))
+                                    token, ef=ef))
 
 
 def index_id(index_dir: Path) -> str:
@@ -133,6 +135,7 @@ class MilvusSearchWriter:
     def publish(self, folder: Path) -> None:
         if self.removed:
             self.index.remove(self.removed)
+        self.index.flush()
         (folder / SEARCH_FILE).write_text(json.dumps(
             {"backend": "milvus", "uri": self.uri, "collection": self.collection}))
         keep = {self.collection}

@@ -113,13 +113,16 @@ class MilvusIndex:
     collection."""
 
     def __init__(self, uri: str, collection: str, dimension: int, token: str | None = None,
-                 *, index_type: str = "AUTOINDEX") -> None:
+                 *, index_type: str = "HNSW", ef: int = 256) -> None:
         """Connect; create the collection (and its indexes) if missing, else check it.
 
         `uri`: a server ("http://localhost:19530") or a Milvus Lite file ("/path/milvus.db").
-        `index_type`: the dense index (AUTOINDEX: HNSW; "FLAT" for exact search).
+        `index_type`: the dense index (HNSW, M=16, efConstruction=200; "FLAT" for exact
+        search). `ef`: HNSW candidates per query (at least n); with Milvus' default (the limit)
+        HNSW lost 0.02 of dense R@5 against exact search on the bench's xquad-de.
         """
         pymilvus = _pymilvus()
+        self.ef = int(ef)
         self.uri = uri
         self.collection = collection
         self.dimension = int(dimension)
@@ -154,7 +157,8 @@ class MilvusIndex:
             name="text_bm25", function_type=pymilvus.FunctionType.BM25,
             input_field_names=[TEXT], output_field_names=[SPARSE]))
         params = self._client.prepare_index_params()
-        params.add_index(VECTOR, index_type=index_type, metric_type="COSINE")
+        hnsw = {"M": 16, "efConstruction": 200} if index_type == "HNSW" else {}
+        params.add_index(VECTOR, index_type=index_type, metric_type="COSINE", params=hnsw)
         params.add_index(SPARSE, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                          params={"inverted_index_algo": "TAAT_NAIVE",
                                  "bm25_k1": K1, "bm25_b": B})
@@ -233,7 +237,7 @@ class MilvusIndex:
         result = self._client.search(
             self.collection, data=data, anns_field=field, limit=min(n, MAX_TOPK),
             filter=filter_expression(where), output_fields=[PK],
-            search_params={"metric_type": metric}, consistency_level=CONSISTENCY)
+            search_params=self._search_params(metric, n), consistency_level=CONSISTENCY)
         hits = [(int(hit.get(PK, hit.get("id"))), float(hit["distance"])) for hit in result[0]]
         if metric == "BM25":  # a score; Lite negates it into a distance
             hits = [(chunk_id, abs(score)) for chunk_id, score in hits]
@@ -255,12 +259,23 @@ class MilvusIndex:
         matrix = np.asarray(vectors, dtype="float32").reshape(-1, self.dimension)
         return np.asarray(ids, dtype="int64")[order], matrix[order]
 
+    def flush(self) -> None:
+        """Seal what was written into indexed segments: searching rows still in the write
+        buffer is a brute-force scan (1.5 s a BM25 query over 7,648 chunks in Lite, 35 ms
+        once sealed)."""
+        self._client.flush(self.collection)
+
     def collections(self, prefix: str) -> list[str]:
         """Names of the collections at this uri that start with `prefix`."""
         return sorted(c for c in self._client.list_collections() if c.startswith(prefix))
 
     def drop_collection(self, name: str) -> None:
         self._client.drop_collection(name)
+
+    def _search_params(self, metric: str, n: int) -> dict[str, Any]:
+        if metric == "BM25":
+            return {"metric_type": metric}
+        return {"metric_type": metric, "params": {"ef": max(self.ef, min(n, MAX_TOPK))}}
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     )
     milvus_collection: str = Field(
         "newsqa", description="Prefix of the collection names (one per full build).")
+    milvus_ef: int = Field(
+        256, ge=1, description="HNSW candidates per Milvus vector search (recall vs speed; "
+        "scripts/bench_retrieval.py with QA_STORE=milvus).")
 
     # --- the vector index at scale (qa/dense_index.py; scripts/bench_scale.py) -------------
     ann_min_vectors: int = Field(

@@ -296,7 +296,8 @@ def open_index(index_dir: Path, settings: Settings | None = None) -> IndexStore:
         else:
             from qa.milvus_backend import open_search
 
-            store.search = open_search(remote, manifest.dimension, milvus_token)
+            store.search = open_search(remote, manifest.dimension, milvus_token,
+                                       settings.milvus_ef if settings else 256)
             # Only an empty collection is certainly wrong: while the next generation is
             # written it holds more chunks, just after, fewer (hits SQLite lacks are skipped).
             if n_chunks and store.search.count() == 0:

@@ -375,8 +375,16 @@ def ann_recall(index_dir: Path, size: int, base: np.ndarray, sigma: float,
     del exact
     index = dense_index.load(folder)
     info = index.info
+    sweep = nprobe_sweep(index, queries, truth, sorted({*nprobes, nprobe}), "")
+    return {"recall10": sweep[nprobe]["recall10"], "exact_p50_ms": statistics.median(times),
+            "kind": info.kind, "nlist": info.nlist, "sweep": sweep}
+
+
+def nprobe_sweep(index: DenseIndex, queries: np.ndarray, truth: np.ndarray,
+                 nprobes: list[int], label: str) -> dict[int, dict[str, float]]:
+    """Recall@10 against `truth` and the dense search p50, per nprobe."""
     sweep = {}
-    for probe in sorted({*nprobes, nprobe}):
+    for probe in nprobes:
         spent, found = [], []
         for q in queries:
             t = time.perf_counter()
@@ -385,9 +393,8 @@ def ann_recall(index_dir: Path, size: int, base: np.ndarray, sigma: float,
             found.append(([i for i, _ in hits] + [-1] * 10)[:10])
         sweep[probe] = {"recall10": recall_at(truth, np.asarray(found)),
                         "p50_ms": statistics.median(spent)}
-        log(f"  nprobe {probe}: {sweep[probe]}")
-    return {"recall10": sweep[nprobe]["recall10"], "exact_p50_ms": statistics.median(times),
-            "kind": info.kind, "nlist": info.nlist, "sweep": sweep}
+        log(f"  {label}nprobe {probe}: {sweep[probe]}")
+    return sweep
 
 
 def dense_only(size: int, base: np.ndarray, sigma: float, queries: np.ndarray,
@@ -404,17 +411,7 @@ def dense_only(size: int, base: np.ndarray, sigma: float, queries: np.ndarray,
     del vectors
     _, truth = exact.search(queries, 10)
     del exact
-    sweep = {}
-    for probe in nprobes:
-        spent, found = [], []
-        for q in queries:
-            t = time.perf_counter()
-            hits = index.search(q, 50, None, probe)
-            spent.append((time.perf_counter() - t) * 1000)
-            found.append(([i for i, _ in hits] + [-1] * 10)[:10])
-        sweep[probe] = {"recall10": recall_at(truth, np.asarray(found)),
-                        "p50_ms": statistics.median(spent)}
-        log(f"  {size}: nprobe {probe}: {sweep[probe]}")
+    sweep = nprobe_sweep(index, queries, truth, nprobes, f"{size}: ")
     return {"size": size, "nlist": info.nlist, "codec": info.codec, "build_s": build_s,
             "sweep": sweep}
 

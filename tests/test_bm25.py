@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import bm25s
-import numpy as np
 import pytest
 
 from qa.bm25 import BM25FormatError, BM25Index, analyze

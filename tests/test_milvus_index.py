@@ -138,23 +138,10 @@ def test_upsert_replaces_text_and_vector(index: MilvusIndex) -> None:
 
 def filter_sql(source: str | None, date_from: str | None, date_to: str | None,
                include_undated: bool) -> tuple[str, list[str]]:
-    """qa.store._filter_sql as the integrator found it (the semantics MilvusIndex copies)."""
-    clauses, args = ["1=1"], []
-    if source:
-        clauses.append("'/' || lower(a.source) || '/' LIKE ?")
-        args.append(f"%/{source.strip().lower()}/%")
-    dated = []
-    if date_from:
-        dated.append("a.date || ? >= ?")
-        args += ["\uffff", date_from]
-    if date_to:
-        dated.append("a.date <= ?")
-        args.append(date_to + "\uffff")
-    if dated:
-        in_range = " AND ".join(["a.date IS NOT NULL", *dated])
-        clauses.append(f"(a.date IS NULL OR ({in_range}))" if include_undated else
-                       f"({in_range})")
-    return " AND ".join(clauses), args
+    """The local index's own filter (what MilvusIndex must reproduce), not a copy of it."""
+    from qa.store import _filter_sql
+
+    return _filter_sql(source, date_from, date_to, include_undated)
 
 
 def is_pattern(where: Where) -> bool:

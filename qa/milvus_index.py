@@ -37,6 +37,7 @@ read as positive scores (Lite reports them negated).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -373,6 +374,10 @@ def _is_lite(uri: str) -> bool:
 
 
 def _pymilvus() -> Any:
+    # gRPC's own log lines (Milvus Lite answers the client's keep-alive pings with GOAWAY
+    # "too_many_pings" every few minutes) would land in the chat server's stderr as "E..."
+    # lines; failures still raise from pymilvus. Set GRPC_VERBOSITY to see them again.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         import pymilvus
     except ImportError as exc:

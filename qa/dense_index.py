@@ -36,6 +36,8 @@ from typing import Literal
 import faiss
 import numpy as np
 
+from qa.settings import Settings
+
 Codec = Literal["SQ8", "Flat"]
 INDEX_FILE = "dense.faiss"
 INFO_FILE = "dense.json"
@@ -56,13 +58,9 @@ class DenseParams:
     retrain_growth: float = 2.0
 
     @classmethod
-    def from_settings(cls, settings: object) -> DenseParams:
-        return cls(
-            min_vectors=int(getattr(settings, "ann_min_vectors", cls.min_vectors)),
-            nprobe=int(getattr(settings, "ann_nprobe", cls.nprobe)),
-            codec=getattr(settings, "ann_codec", cls.codec),
-            retrain_growth=float(getattr(settings, "ann_retrain_growth", cls.retrain_growth)),
-        )
+    def from_settings(cls, settings: Settings) -> DenseParams:
+        return cls(settings.ann_min_vectors, settings.ann_nprobe, settings.ann_codec,
+                   settings.ann_retrain_growth)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ class MilvusSearch:
 
 
 def open_search(
-    config: dict[str, Any], dimension: int, token: str | None, ef: int = 256
+    config: dict[str, Any], dimension: int, token: str | None, ef: int
 ) -> MilvusSearch:
     """The search of a generation whose `search.json` is `config`."""
     return MilvusSearch(MilvusIndex(str(config["uri"]), str(config["collection"]), dimension,

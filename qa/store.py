@@ -269,10 +269,10 @@ def load_manifest(index_dir: Path) -> Manifest | None:
 def open_index(index_dir: Path, settings: Settings | None = None) -> IndexStore:
     """Load the live generation, or explain (missing / corrupt) and how to fix it.
 
-    `settings` give the search its IVF probes and the Milvus credentials (defaults without).
+    `settings` give the search its IVF probes and the Milvus credentials (default: from the
+    environment, as everywhere).
     """
-    nprobe = settings.ann_nprobe if settings else DenseParams.nprobe
-    milvus_token = settings.milvus_token if settings else None
+    settings = settings or Settings()
     folder = current_folder(index_dir)
     if folder is None:
         raise IndexMissingError(f"No index in {index_dir}/. Build it with: qa index")
@@ -292,12 +292,12 @@ def open_index(index_dir: Path, settings: Settings | None = None) -> IndexStore:
             if not dense.ntotal == len(lexical) == n_chunks:
                 raise IndexMissingError(hint.format(
                     f"{dense.ntotal} vectors, {len(lexical)} BM25 rows, {n_chunks} chunks"))
-            store.search = LocalSearch(dense, lexical, store.allowed, nprobe)
+            store.search = LocalSearch(dense, lexical, store.allowed, settings.ann_nprobe)
         else:
             from qa.milvus_backend import open_search
 
-            store.search = open_search(remote, manifest.dimension, milvus_token,
-                                       settings.milvus_ef if settings else 256)
+            store.search = open_search(remote, manifest.dimension, settings.milvus_token,
+                                       settings.milvus_ef)
             # Only an empty collection is certainly wrong: while the next generation is
             # written it holds more chunks, just after, fewer (hits SQLite lacks are skipped).
             if n_chunks and store.search.count() == 0:

@@ -138,6 +138,27 @@ def metrics(ranks: list[int | None]) -> dict[str, float]:
     return out
 
 
+def miss_breakdown(questions: dict[str, list[dict]], cache: dict[str, list[Cached]],
+                   hybrid: dict[str, dict], n: int) -> dict[str, dict[str, int]]:
+    """Per set: questions the hybrid misses at rank 5, and how many of those have their gold
+    passage in the dense or BM25 candidate list (top 20, top n) or in neither."""
+    out = {}
+    for qset, rows in questions.items():
+        counts = {"n": len(rows), "misses": 0, "top20": 0, "topn": 0, "none": 0}
+        for cached, row, rank in zip(cache[qset], rows, hybrid[qset]["ranks"], strict=True):
+            if rank is not None and rank <= 5:
+                continue
+            counts["misses"] += 1
+            gold = [i for i, (cid, _) in enumerate(cached.dense[:n]) if cached.is_gold(cid, row)]
+            gold += [i for i, (cid, _) in enumerate(cached.lexical[:n])
+                     if cached.is_gold(cid, row)]
+            counts["top20"] += any(i < 20 for i in gold)
+            counts["topn"] += bool(gold)
+            counts["none"] += not gold
+        out[qset] = counts
+    return out
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -199,6 +220,11 @@ class Cached:
         ids = list({cid for cid, _ in self.dense} | {cid for cid, _ in self.lexical})
         self.rows = store.chunk_rows(ids)
         self.cross = is_cross_lingual(query, [self.rows[c].text for c, _ in self.dense[:3]])
+
+    def is_gold(self, cid: int, row: dict) -> bool:
+        chunk = self.rows.get(cid)
+        return (chunk is not None and Path(chunk.path).name == row["doc"]
+                and overlaps(norm(chunk.text), row["_context"]))
 
     def hits(self, mode: str, n: int, k: int, dw: float = 0.0, bw: float = 1.0, rrf_k: int = 60,
              cross_weights: tuple[float, float] | None = None):
@@ -321,7 +347,16 @@ def main(argv: list[str] | None = None) -> int:
     checks = targets(quality)
     print("\nTargets: " + "; ".join(f"{k}: {'OK' if v else 'MISSED'}" for k, v in checks.items()))
 
+    misses = miss_breakdown(questions, cache, base["hybrid"], n_of[settings.candidates])
+    print("\n## Where the hybrid's misses at rank 5 are (a re-ranker can only move what a "
+          "candidate list holds)\n")
+    print(table(["set", "n", "misses", "gold in a top-20 list", "gold in a top-n list",
+                 "in no list"],
+                [[q, m["n"], m["misses"], m["top20"], m["topn"], m["none"]]
+                 for q, m in misses.items()]))
+
     result: dict = {
+        "misses": misses,
         "settings": json.loads(settings.model_dump_json()),
         "index": {"dir": str(index_dir), "articles": a_count, "chunks": c_count,
                   "build_s": t_index, "rebuild_reason": report.rebuild_reason,

@@ -77,7 +77,7 @@ class Answerer:
         self.scorer = SupportScorer(self.retriever.embedder)
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
                                          settings.claim_check_file or CLAIM_CHECK_FILE)
-        self.gate = AnswerGate(settings)
+        self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
         self.line = WaitLine(settings.model_concurrency)
 
     def warm(self, lang: str = "de") -> str:

@@ -1,0 +1,45 @@
+"""What a question asks for, and whether a sentence holds it (a signal of the answer gate)."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.answer_type import expected_type, has_type
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Wann begann der russische Einmarsch in die Ukraine?", "date"),
+    ("In welchem Jahr wurde die Pipeline gebaut?", "date"),
+    ("When did the Normans conquer England?", "date"),
+    ("Wie viele Menschen leben im Donbass?", "number"),
+    ("Wie hoch ist der Eiffelturm?", "number"),
+    ("How many soldiers were sent?", "number"),
+    ("Wer leitete die russische Delegation?", "person"),
+    ("Wo trafen sich Blinken und Lawrow?", "place"),
+    ("Was forderte Lawrow von der Nato?", None),
+    ("Why did the talks fail?", None),
+])
+def test_the_question_word_says_what_is_asked(question: str, kind: str | None) -> None:
+    assert expected_type(question) == kind
+
+
+def test_a_date_or_number_the_question_names_itself_does_not_count() -> None:
+    asked = "Wie viele Soldaten verlegte die Nato 2021 nach Rumänien?"
+    assert not has_type("Die Nato verlegte 2021 Soldaten nach Rumänien.", "number", asked)
+    assert has_type("Die Nato verlegte 2021 rund 4.000 Soldaten nach Rumänien.", "number", asked)
+    assert has_type("Sie schickte zweitausend Soldaten.", "number", asked)
+    assert not has_type("Im Donbass leben viele Menschen.", "number",
+                        "Wie viele Menschen leben im Donbass?")
+
+
+def test_dates_are_years_days_and_months() -> None:
+    asked = "Wann wurde die Pipeline in Betrieb genommen?"
+    assert has_type("Sie ging am 8. Dezember in Betrieb.", "date", asked)
+    assert has_type("Sie ging 2011 in Betrieb.", "date", asked)
+    assert has_type("Sie ging im März in Betrieb.", "date", asked)
+    assert not has_type("Sie ging nach langem Streit in Betrieb.", "date", asked)
+
+
+def test_names_and_places_are_not_checked() -> None:
+    with pytest.raises(ValueError, match="dates and numbers"):
+        has_type("Olexij Resnikow sagte das.", "person")

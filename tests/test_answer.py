@@ -15,6 +15,7 @@ import pytest
 import qa.answer
 from qa.answer import Answerer
 from qa.extractive import quoted
+from qa.gate import Decision
 from qa.indexing import build_index
 from qa.llm.base import BackendError, Message
 from qa.llm.select import embedded_ready
@@ -150,6 +151,11 @@ def test_an_answer_of_wrong_claims_is_not_shown(
     llm = ScriptedLLM("Der russische Verteidigungsminister ist Olexij Resnikow [1].")
     monkeypatch.setattr(answerer.settings, "on_unsupported", "refuse")
     question = "Wie heißt der ukrainische Verteidigungsminister?"
+    # what is tested is the claim check's verdict on the model's answer, so the gate is held
+    # open: the sentence-level gate refuses this (answerable) question, a known false refusal
+    # (README, "Answer gate")
+    monkeypatch.setattr(answerer.gate, "decide",
+                        lambda query, hits: Decision(True, 1.0, "fitted", {}))
     answer = ask_with(monkeypatch, answerer, llm, question)
     assert answer.refused and answer.text == REFUSAL["de"]
     assert answer.sources, "the closest passages are offered as related, not as an answer"

@@ -150,7 +150,7 @@ def sentence_evidence(query: str, hits: Sequence[Hit], scorer: SupportScorer) ->
     if not sentences or scorer.embedder is None:
         return SentenceEvidence(sentences, np.zeros(len(sentences), dtype="float32"))
     query_vector = scorer.embedder.encode_query(query)
-    vectors = scorer._passage_vectors(sentences)  # cached per sentence text
+    vectors = scorer.passage_vectors(sentences)
     return SentenceEvidence(sentences, vectors @ query_vector)
 
 

@@ -189,7 +189,9 @@ class SupportScorer:
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
+    def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors of `texts`, cached per text: the gate, the prompt's focusing and the
+        verifier read the same sentences, which are embedded once."""
         assert self.embedder is not None
         with self._lock:  # the chat answers several questions at once on one scorer
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
@@ -230,7 +232,7 @@ class SupportScorer:
             left = np.stack([self.embedder.encode_query(c) for c in claims])
         else:
             left = self.embedder.encode_passages(list(claims))
-        cos = left @ self._passage_vectors(sentences).T
+        cos = left @ self.passage_vectors(sentences).T
         same = same_language(claims, sentences, claim_lang)
         return combine(out, cos, same, self.calibration if questions else self.claims)
 

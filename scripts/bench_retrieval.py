@@ -121,10 +121,15 @@ def overlaps(chunk: str, context: str) -> bool:
     return any(short[i:i + n] in long_ for i in range(len(short) - n + 1))
 
 
+def is_gold(chunk, doc: str, context: str) -> bool:
+    """A hit or chunk row from the gold file that overlaps the gold paragraph."""
+    return Path(chunk.path).name == doc and overlaps(norm(chunk.text), context)
+
+
 def first_rank(hits, doc: str, context: str, k: int = 10) -> int | None:
     """1-based rank of the first relevant hit within top k, else None."""
     for rank, hit in enumerate(hits[:k], start=1):
-        if Path(hit.path).name == doc and overlaps(norm(hit.text), context):
+        if is_gold(hit, doc, context):
             return rank
     return None
 
@@ -223,8 +228,7 @@ class Cached:
 
     def is_gold(self, cid: int, row: dict) -> bool:
         chunk = self.rows.get(cid)
-        return (chunk is not None and Path(chunk.path).name == row["doc"]
-                and overlaps(norm(chunk.text), row["_context"]))
+        return chunk is not None and is_gold(chunk, row["doc"], row["_context"])
 
     def hits(self, mode: str, n: int, k: int, dw: float = 0.0, bw: float = 1.0, rrf_k: int = 60,
              cross_weights: tuple[float, float] | None = None):

@@ -198,7 +198,7 @@ class CachedScorer:
     def encode_query(self, text: str) -> np.ndarray:
         return self.vectors[("q", text)]
 
-    def _passage_vectors(self, texts) -> np.ndarray:
+    def passage_vectors(self, texts) -> np.ndarray:
         return np.stack([self.vectors[("p", t)] for t in texts])
 
 

@@ -161,28 +161,18 @@ def sample_gate(sample_index: Settings, embedder: Embedder) -> tuple[Retriever, 
     return Retriever(sample_index, embedder), AnswerGate(sample_index, SupportScorer(embedder))
 
 
-@pytest.mark.parametrize("question", [
-    "Wie hoch ist der Eiffelturm?",
-    "Wer gewann die Fußball-WM 2014?",
-    "Who won the football world cup in 2014?",
-    "Wie viele Einwohner hat Tokio?",
+@pytest.mark.parametrize(("question", "answerable"), [
+    ("Wie hoch ist der Eiffelturm?", False),
+    ("Wer gewann die Fußball-WM 2014?", False),
+    ("Who won the football world cup in 2014?", False),
+    ("Wie viele Einwohner hat Tokio?", False),
+    ("Was forderte Russland beim Videogipfel?", True),
+    ("What security guarantees did Lavrov demand from Blinken in Stockholm?", True),
+    ("Wo trafen sich Blinken und Lawrow?", True),
 ])
-def test_questions_far_off_the_sample_articles_are_refused(
-    sample_gate: tuple[Retriever, AnswerGate], question: str,
+def test_off_topic_questions_are_refused_and_answered_ones_pass(
+    sample_gate: tuple[Retriever, AnswerGate], question: str, answerable: bool,
 ) -> None:
     retriever, gate = sample_gate
     decision = gate.decide(question, retriever.search(question, k=5))
-    assert not decision.answerable, decision
-
-
-@pytest.mark.parametrize("question", [
-    "Was forderte Russland beim Videogipfel?",
-    "What security guarantees did Lavrov demand from Blinken in Stockholm?",
-    "Wo trafen sich Blinken und Lawrow?",
-])
-def test_questions_the_sample_articles_answer_pass(
-    sample_gate: tuple[Retriever, AnswerGate], question: str,
-) -> None:
-    retriever, gate = sample_gate
-    decision = gate.decide(question, retriever.search(question, k=5))
-    assert decision.answerable, decision
+    assert decision.answerable is answerable, decision

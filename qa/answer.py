@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages
-from qa.extractive import extract_answer
+from qa.extractive import closest_quote, extract_answer
 from qa.gate import AnswerGate
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
@@ -241,7 +241,10 @@ class Answerer:
             return answer
         notice = "The model's answer was not supported by the passages"
         if self.settings.on_unsupported == "extractive":
-            quoted = self._extractive(turn, hits)
+            # the sentence the model leaned on, else the best quotes for the question
+            closest = closest_quote([s.text for s in left_out], hits, self.scorer,
+                                    self.settings.support_threshold, turn.lang)
+            quoted = self._extractive(turn, hits, closest or None)
             if not quoted.refused:
                 quoted.notice = f"{notice}; showing quoted passages instead."
                 quoted.left_out = left_out
@@ -250,8 +253,13 @@ class Answerer:
         answer.left_out = left_out
         return answer
 
-    def _extractive(self, turn: _Turn, hits: list[Hit]) -> Answer:
-        answer = turn.answer(extract_answer(turn.question, hits, self.scorer), hits)
+    def _extractive(
+        self, turn: _Turn, hits: list[Hit], quotes: list[AnswerSentence] | None = None,
+    ) -> Answer:
+        """Quotes as the answer: `quotes`, or the best ones for the question."""
+        if quotes is None:
+            quotes = extract_answer(turn.question, hits, self.scorer)
+        answer = turn.answer(quotes, hits)
         quoted = {language(s.text) for s in answer.sentences}
         if quoted and turn.lang not in quoted:  # an English question, German quotes
             names = {"de": "German", "en": "English"}

@@ -129,8 +129,10 @@ class CitationVerifier:
             resolved = [resolve_pronoun(c, claims[i - 1] if i else None)
                         for i, c in enumerate(claims)]
             titles = [hits[p].title for p, _ in flat]
+            # a passage speaks for its article: "laut AFP" is stated by an AFP article
+            passages = [f"{hits[p].source or ''} {hits[p].text}" for p, _ in flat]
             support = check_matrix(self.check, resolved, question, support, texts, windows,
-                                   titles, same, asked, self.threshold)
+                                   titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):

@@ -33,14 +33,14 @@ CLAIM_CHECK_FILE = Path(__file__).parent / "data" / "claim_check.json"
 #: What `pair_features` computes; the fit script picks `FEATURES` from these.
 FEATURE_POOL = ("support", "missing_sentence", "missing_window", "attribute_conflict", "short",
                 "short_support", "short_new", "short_question_missing",
-                "short_question_support", "short_question_gap")
+                "short_question_support", "short_question_gap", "short_top")
 #: The fitted model's inputs. The support score itself is not one: on a claim set whose true
 #: claims are the passage's own words it would learn to demand verbatim copies, and models
 #: reword ("dauerte" for "hatten gesprochen"). It stays a precondition (QA_SUPPORT_THRESHOLD),
 #: and the model judges what rewording cannot excuse: key words missing, attributes changed.
 FEATURES = ("missing_sentence", "missing_window", "attribute_conflict", "short",
             "short_support", "short_new", "short_question_missing", "short_question_support",
-            "short_question_gap")
+            "short_question_gap", "short_top")
 #: Words of a reply's frame, not of its claim ("Laut dem Artikel ...", "Die Antwort ist ...").
 FRAMING = set(analyze(
     "antwort antworten lautet laut text texten artikel artikeln passage passagen quelle quellen "
@@ -94,6 +94,11 @@ def makes_claim(text: str) -> bool:
     """False for connective text ("Laut den Artikeln:"): nothing in it to check."""
     terms = claim_terms(text)
     return len(terms) >= 2 or any(t.key or t.stem.isdigit() for t in terms)
+
+
+def premise_stems(question: str) -> frozenset[str]:
+    """Every content stem of the question: what an answer may repeat as given."""
+    return frozenset(t.stem for t in claim_terms(question))
 
 
 def question_terms(question: str) -> list[str]:
@@ -158,14 +163,15 @@ class Evidence:
     sentence: EvidenceTerms
     window: EvidenceTerms
     tokens: Tokens
+    passage: EvidenceTerms  # the whole passage, its headline and source: what the article says
 
     @classmethod
-    def of(cls, sentence: str, window: str, title: str = "") -> Evidence:
+    def of(cls, sentence: str, window: str, title: str = "", passage: str = "") -> Evidence:
         """Every sentence of an article speaks under its headline: "Der Videogipfel dauerte gut
         zwei Stunden" is stated by "Putin und Biden hatten gut zwei Stunden gesprochen" in an
         article headed "Videogipfel: ...", so the title's words count as the sentence's."""
         return cls(EvidenceTerms(f"{title} {sentence}"), EvidenceTerms(window),
-                   Tokens.of(sentence))
+                   Tokens.of(sentence), EvidenceTerms(f"{title} {passage or window}"))
 
 
 @dataclass(frozen=True)
@@ -195,6 +201,7 @@ def resolve_pronoun(claim: str, previous: str | None) -> str:
 def pair_features(
     claim: ParsedClaim, question: Sequence[str], support: float, evidence: Evidence,
     question_support: float = 0.0, question_gap: float = 0.0,
+    premises: frozenset[str] = frozenset(),
 ) -> dict[str, float]:
     """The check's inputs for one claim against one passage sentence (and its window).
 
@@ -202,8 +209,17 @@ def pair_features(
     well the sentence answers the question (the quote picker's score); `question_gap`: how far
     it stays behind the passages' best sentence for the question. The question counts only for
     short claims, whose meaning is the question's.
+
+    `premises` (`premise_stems`): models repeat the question around their answer ("Lawrow
+    forderte laut AFP ..." to "Was forderte Lawrow laut AFP ...?"). A key word the question
+    asked and the passage states (its source, another sentence) is the question's premise, not
+    a claim the cited sentence must make, so it does not count as missing; except the claim's
+    subject, its first key word: "Rjabkow forderte X" needs a sentence about Rjabkow.
     """
     key = [t for t in claim.terms if t.key]
+    if question_gap <= 0.0:  # the question's best sentence: the answer's premise is its own
+        key = key[:1] + [t for t in key[1:]
+                         if t.stem not in premises or not evidence.passage.has(t.stem)]
     short = float(len(claim.terms) <= SHORT_CLAIM)
     asked = set(question)
     return {
@@ -218,6 +234,9 @@ def pair_features(
         "short_question_missing": short * sum(not evidence.sentence.has(q) for q in question),
         "short_question_support": short * question_support,
         "short_question_gap": short * question_gap,
+        # "Die Antwort lautet: 1924." is stated by the sentence that answers the question best,
+        # whose own words the reply barely shares (its support score is low)
+        "short_top": short * float(question_gap <= 0.0),
     }
 
 
@@ -263,9 +282,10 @@ def check_matrix(
     same_language: np.ndarray,
     question_support: np.ndarray,
     min_support: float,
+    passages: Sequence[str] | None = None,
 ) -> np.ndarray:
     """P(stated)[i, j] of claim i by sentence j (whose neighbourhood is windows[j], under the
-    headline titles[j]).
+    headline titles[j], in passages[j]: the passage with its article's source).
 
     `question_support[j]`: the question's support by sentence j; a pair whose support is
     below `min_support` is not related at all (P 0). Pairs across languages keep their support
@@ -274,7 +294,9 @@ def check_matrix(
     best_for_question = float(question_support.max()) if len(question_support) else 0.0
     parsed = [ParsedClaim.of(c) for c in claims]
     asked = question_terms(question) if question else []
-    evidence = [Evidence.of(s, w, t) for s, w, t in zip(sentences, windows, titles, strict=True)]
+    premises = premise_stems(question) if question else frozenset()
+    evidence = [Evidence.of(s, w, t, p) for s, w, t, p in zip(
+        sentences, windows, titles, passages or windows, strict=True)]
     out = support.astype("float32").copy()
     for i, claim in enumerate(parsed):
         for j, ev in enumerate(evidence):
@@ -283,6 +305,7 @@ def check_matrix(
             elif same_language[i, j]:
                 values = pair_features(claim, asked, float(support[i, j]), ev,
                                        float(question_support[j]),
-                                       best_for_question - float(question_support[j]))
+                                       best_for_question - float(question_support[j]),
+                                       premises)
                 out[i, j] = check.probability(values)
     return out

@@ -53,7 +53,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=REPO / "qa" / "data" / "claim_check.json")
     p.add_argument("--report", type=Path, default=Path("/tmp/fit_claims_report.json"))
     p.add_argument("--cache", type=Path, default=None,
-                   help="keep the computed features here and reuse them (refits in seconds)")
+                   help="keep the support scores here and reuse them (a refit with changed "
+                        "features then takes minutes, not half an hour)")
     return p.parse_args()
 
 
@@ -61,10 +62,41 @@ def half(qid: str) -> str:
     return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
 
 
-def pair_rows(claims: list, scorer: object) -> tuple[list, list, list]:
+def scores(claims: list, scorer: object) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The slow part, per question: each claim's support by each sentence of the gold
+    paragraph, and the question's own support by each sentence (the quote picker's score)."""
+    from qa.support import passage_sentences as sentences_of
+
+    by_question: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(claims):
+        by_question[c.qid].append(i)
+    out = {}
+    t0 = time.perf_counter()
+    for done, (qid, members) in enumerate(by_question.items(), start=1):
+        first = claims[members[0]]
+        texts = [s.text for s in sentences_of(first.evidence)]
+        support = scorer.matrix([claims[i].claim for i in members], texts,  # type: ignore
+                                claim_lang="de")
+        asked = scorer.matrix([first.question], texts, questions=True,  # type: ignore
+                              claim_lang="de")[0]
+        out[qid] = (support.astype(float), asked.astype(float))
+        if done % 200 == 0:
+            print(f"  {done}/{len(by_question)} questions, {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
+    return out
+
+
+def pair_rows(claims: list, scored: dict) -> tuple[list, list, list]:
     """Per claim: a row of every pool feature per evidence sentence, the support scores, and
-    whether the sentence's neighbourhood states the claim's numbers."""
-    from qa.claim_check import FEATURE_POOL, Evidence, ParsedClaim, pair_features, question_terms
+    whether the sentence's neighbourhood states the claim's numbers (seconds, from `scores`)."""
+    from qa.claim_check import (
+        FEATURE_POOL,
+        Evidence,
+        ParsedClaim,
+        pair_features,
+        premise_stems,
+        question_terms,
+    )
     from qa.support import numbers, stated_numbers
     from qa.support import passage_sentences as sentences_of
 
@@ -74,32 +106,26 @@ def pair_rows(claims: list, scorer: object) -> tuple[list, list, list]:
     pool: list = [None] * len(claims)
     supports: list = [None] * len(claims)
     numbers_ok: list = [None] * len(claims)
-    t0 = time.perf_counter()
-    for done, members in enumerate(by_question.values(), start=1):
+    for qid, members in by_question.items():
         first = claims[members[0]]
         texts = [s.text for s in sentences_of(first.evidence)]
         windows = [" ".join([first.title, *texts[max(0, k - 1): k + 2]])
                    for k in range(len(texts))]
-        support = scorer.matrix([claims[i].claim for i in members], texts,  # type: ignore
-                                claim_lang="de")
-        asked_support = scorer.matrix([first.question], texts, questions=True,  # type: ignore
-                                      claim_lang="de")[0]
+        support, asked_support = scored[qid]
         best_asked = float(asked_support.max())
-        evidence = [Evidence.of(t, w, first.title) for t, w in zip(texts, windows, strict=True)]
+        evidence = [Evidence.of(t, w, first.title, first.evidence)
+                    for t, w in zip(texts, windows, strict=True)]
         window_numbers = [stated_numbers(w) for w in windows]
-        asked = question_terms(first.question)
+        asked, premises = question_terms(first.question), premise_stems(first.question)
         for row, i in enumerate(members):
             claim = ParsedClaim.of(claims[i].claim)
             stated = numbers(claims[i].claim)
             pool[i] = np.array([[pair_features(
                 claim, asked, float(support[row, j]), evidence[j],
-                float(asked_support[j]), best_asked - float(asked_support[j]))[f]
+                float(asked_support[j]), best_asked - float(asked_support[j]), premises)[f]
                 for f in FEATURE_POOL] for j in range(len(texts))])
-            supports[i] = support[row].astype(float)
+            supports[i] = support[row]
             numbers_ok[i] = np.array([stated <= window_numbers[j] for j in range(len(texts))])
-        if done % 200 == 0:
-            print(f"  {done}/{len(by_question)} questions, {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr, flush=True)
     return pool, supports, numbers_ok
 
 
@@ -127,19 +153,20 @@ def main() -> int:
     print(f"{len(claims)} claims from {sum(map(len, questions.values()))} questions",
           file=sys.stderr)
 
+    texts = [c.claim for c in claims]
     if args.cache and args.cache.is_file():
         with args.cache.open("rb") as fh:
             cached = pickle.load(fh)
-        if cached["features"] != list(FEATURE_POOL) or len(cached["pairs"]) != len(claims):
-            print(f"{args.cache} is from other claims or features; delete it", file=sys.stderr)
+        if cached["claims"] != texts:
+            print(f"{args.cache} is from other claims; delete it", file=sys.stderr)
             return 1
-        pool, supports, numbers_ok = cached["pairs"], cached["supports"], cached["numbers_ok"]
+        scored = cached["scores"]
     else:
-        pool, supports, numbers_ok = pair_rows(claims, scorer)
+        scored = scores(claims, scorer)
         if args.cache:
             with args.cache.open("wb") as fh:
-                pickle.dump({"features": list(FEATURE_POOL), "pairs": pool, "supports": supports,
-                             "numbers_ok": numbers_ok}, fh)
+                pickle.dump({"claims": texts, "scores": scored}, fh)
+    pool, supports, numbers_ok = pair_rows(claims, scored)
     columns = [FEATURE_POOL.index(f) for f in FEATURES]
     pairs = [rows[:, columns] for rows in pool]
     # the support score must say "related" as before; the fitted part says nothing key is wrong

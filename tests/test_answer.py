@@ -130,6 +130,23 @@ def test_answer_nothing_supports_falls_back_to_quotes(
     assert "Sicherheitsgarantien" in answer.text
 
 
+def test_a_rejected_answer_quotes_the_sentence_it_leaned_on(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    # the model's premise ("laut der Prawda") is in no article, so the check rejects the
+    # sentence; the fallback quotes the one sentence that states the rest of it
+    llm = ScriptedLLM("Lawrow forderte laut der Prawda langfristige Sicherheitsgarantien für "
+                      "die russische Westgrenze [1].")
+    answer = ask_with(monkeypatch, answerer, llm, "Was forderte Lawrow für die Westgrenze?")
+    assert answer.notice and "not supported" in answer.notice
+    assert [s.text for s in answer.left_out] == [
+        "Lawrow forderte laut der Prawda langfristige Sicherheitsgarantien für die russische "
+        "Westgrenze."]
+    [quote] = answer.sentences
+    assert quote.verified and quote.text.startswith("„")
+    assert "Sicherheitsgarantien" in quote.text and "Westgrenze" in quote.text
+
+
 def test_sentences_no_passage_states_are_left_out(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:

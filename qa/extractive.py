@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from qa.answer_type import expected_type, has_type
 from qa.language import language
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import SentenceSpan, SupportScorer, content_stems, passage_sentences
@@ -35,15 +36,21 @@ MIN_RELEVANCE = 0.3
 Candidate = tuple[int, Hit, SentenceSpan]
 
 
-def _candidates(hits: list[Hit], only: set[int] | None = None) -> list[Candidate]:
+def _candidates(
+    hits: list[Hit], only: set[int] | None = None, question: str = "", typed: bool = True,
+) -> list[Candidate]:
     """Quotable sentences: (passage number, passage, span); none that is too short to say
-    anything or addressed to a model."""
+    anything or addressed to a model. `typed`: a question asking for a date or a number
+    ("Wie viele Menschen leben im Donbass?") is answered only by a sentence that gives one
+    (`qa.answer_type`); a quote without it answers nothing, however close its words."""
+    kind = expected_type(question) if typed and question else None
     return [
         (n, hit, span)
         for n, hit in enumerate(hits, start=1)
         if only is None or n in only
         for span in passage_sentences(hit.text)
         if len(content_stems(span.text)) >= 3 and not is_instruction(span.text)
+        and (kind not in ("date", "number") or has_type(span.text, kind, question))
     ]
 
 
@@ -63,13 +70,14 @@ def extract_answer(
     scorer: SupportScorer,
     max_sentences: int = 2,
     only: set[int] | None = None,
+    typed: bool = True,
 ) -> list[AnswerSentence]:
     """Up to `max_sentences` quoted sentences, best first; empty when nothing is relevant.
 
     `only` restricts the quotes to these passage numbers (1-based), e.g. the ones a model
-    pointed at without saying anything else.
+    pointed at without saying anything else; `typed`: see `_candidates`.
     """
-    candidates = _candidates(hits, only)
+    candidates = _candidates(hits, only, question, typed)
     if not candidates or not question.strip():
         return []
     scores = scorer.matrix([question], [span.text for _, _, span in candidates], questions=True,
@@ -94,7 +102,7 @@ def extract_answer(
 
 def closest_quote(
     claims: list[str], hits: list[Hit], scorer: SupportScorer, min_support: float,
-    lang: str | None = None,
+    lang: str | None = None, question: str = "",
 ) -> list[AnswerSentence]:
     """The one passage sentence that comes closest to stating any of `claims`, quoted; empty
     when none is even related (support below `min_support`).
@@ -104,7 +112,7 @@ def closest_quote(
     sentence it leaned on holds the answer more often than the best quotes for the question,
     and cites the gold passage about twice as often (README, "Answers and citations").
     """
-    candidates = _candidates(hits)
+    candidates = _candidates(hits, question=question)
     if not claims or not candidates:
         return []
     support = scorer.matrix(claims, [span.text for _, _, span in candidates], claim_lang=lang)

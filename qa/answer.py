@@ -263,7 +263,7 @@ class Answerer:
         if quotes is None:
             quotes = extract_answer(turn.question, hits, self.scorer)
         answer = turn.answer(quotes, hits)
-        kind = expected_type(turn.question)
+        kind = expected_type(turn.question, leading=True)
         if not quotes and kind in ("date", "number") and extract_answer(
                 turn.question, hits, self.scorer, typed=False):
             # close passages, but none gives what was asked: say so, not just "nothing"

@@ -32,10 +32,15 @@ _RULES: tuple[tuple[str, AnswerType], ...] = (
 _QUESTION_TYPES = tuple((re.compile(p, re.IGNORECASE), kind) for p, kind in _RULES)
 
 
-def expected_type(question: str) -> AnswerType | None:
-    """The kind of answer the question word asks for, or None (what/why/how questions)."""
+def expected_type(question: str, leading: bool = False) -> AnswerType | None:
+    """The kind of answer the question word asks for, or None (what/why/how questions).
+
+    `leading`: only a question word among the first two words counts. "What is it called
+    when ..." and "How many seconds were left when ..." ask for no date: a "when" further in
+    is a clause, not the question."""
     for pattern, kind in _QUESTION_TYPES:
-        if pattern.search(question):
+        match = pattern.search(question)
+        if match and (not leading or len(_WORD.findall(question[: match.start()])) <= 1):
             return kind
     return None
 

@@ -42,8 +42,11 @@ def _candidates(
     """Quotable sentences: (passage number, passage, span); none that is too short to say
     anything or addressed to a model. `typed`: a question asking for a date or a number
     ("Wie viele Menschen leben im Donbass?") is answered only by a sentence that gives one
-    (`qa.answer_type`); a quote without it answers nothing, however close its words."""
-    kind = expected_type(question) if typed and question else None
+    (`qa.answer_type`); a quote without it answers nothing, however close its words. On the
+    refusal benchmark this costs 0.4% more answerable questions refused and refuses a few
+    more unanswerable ones (`scripts/bench_quotes.py`, README "Answer gate"): its worth is
+    the on-topic question whose number the articles do not give, which the bench rarely asks."""
+    kind = expected_type(question, leading=True) if typed and question else None
     return [
         (n, hit, span)
         for n, hit in enumerate(hits, start=1)

@@ -43,3 +43,13 @@ def test_dates_are_years_days_and_months() -> None:
 def test_names_and_places_are_not_checked() -> None:
     with pytest.raises(ValueError, match="dates and numbers"):
         has_type("Olexij Resnikow sagte das.", "person")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("What is it called when there is an active attempt to overthrow a government?", None),
+    ("How many seconds were left when the Patriots failed?", "number"),
+    ("Seit wann gibt es das Abkommen?", "date"),
+    ("In welchem Jahr wurde es geschlossen?", "date"),
+])
+def test_only_a_leading_question_word_sets_the_type_of_a_quote(question: str, kind: str) -> None:
+    assert expected_type(question, leading=True) == kind

@@ -166,6 +166,9 @@ def sample_gate(sample_index: Settings, embedder: Embedder) -> tuple[Retriever, 
     ("Wer gewann die Fußball-WM 2014?", False),
     ("Who won the football world cup in 2014?", False),
     ("Wie viele Einwohner hat Tokio?", False),
+    # near the articles' topic, but they do not say (the Donbass question passes the gate;
+    # the quote picker then finds no sentence with a number: tests/test_answer.py)
+    ("Wie heißt der russische Verteidigungsminister?", False),
     ("Was forderte Russland beim Videogipfel?", True),
     ("What security guarantees did Lavrov demand from Blinken in Stockholm?", True),
     ("Wo trafen sich Blinken und Lawrow?", True),

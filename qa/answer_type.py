@@ -54,7 +54,7 @@ _DATE = re.compile(
     r"gestern|heute|morgen|vorjahr|frühjahr|herbst|sommer|winter)\b|\bv\.\s?chr\b|\bn\.\s?chr\b",
     re.IGNORECASE)
 _NUMBER = re.compile(
-    r"\d+(?:[.,]\d+)*|\b(zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|"
+    r"\d+(?:[.,]\d+)*|\b(anderthalb|\w+einhalb|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|"
     r"zwanzig|dreißig|"
     r"hundert|tausend|dutzend|zweit|dritt|doppelt|hälfte|halb|viertel|einzige[nr]?|"
     r"millionen?|milliarden?|two|three|four|five|six|seven|eight|nine|ten|"

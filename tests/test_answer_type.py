@@ -53,3 +53,8 @@ def test_names_and_places_are_not_checked() -> None:
 ])
 def test_only_a_leading_question_word_sets_the_type_of_a_quote(question: str, kind: str) -> None:
     assert expected_type(question, leading=True) == kind
+
+
+def test_fractions_written_as_words_are_numbers() -> None:
+    for sentence in ("Sie sprachen anderthalb Stunden.", "Es dauerte eineinhalb Tage."):
+        assert has_type(sentence, "number", "Wie lange dauerte es?")

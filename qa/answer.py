@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from qa.answer_type import expected_type
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages
@@ -244,14 +243,12 @@ class Answerer:
         if self.settings.on_unsupported == "extractive":
             # the sentence the model leaned on, else the best quotes for the question
             closest = closest_quote([s.text for s in left_out], hits, self.scorer,
-                                    self.settings.support_threshold, turn.lang, turn.question)
+                                    self.settings.support_threshold, turn.lang)
             quoted = self._extractive(turn, hits, closest or None)
             if not quoted.refused:
                 quoted.notice = f"{notice}; showing quoted passages instead."
                 quoted.left_out = left_out
                 return quoted
-            if quoted.notice:  # why no quote answers either
-                notice = f"{notice}. {quoted.notice.removesuffix('.')}"
         answer = turn.answer([], hits, notice=f"{notice}.")
         answer.left_out = left_out
         return answer
@@ -263,12 +260,6 @@ class Answerer:
         if quotes is None:
             quotes = extract_answer(turn.question, hits, self.scorer)
         answer = turn.answer(quotes, hits)
-        kind = expected_type(turn.question, leading=True)
-        if not quotes and kind in ("date", "number") and extract_answer(
-                turn.question, hits, self.scorer, typed=False):
-            # close passages, but none gives what was asked: say so, not just "nothing"
-            answer.notice = (f"The closest passages give no {kind} for this; they are shown "
-                             "as related, not as an answer.")
         quoted = {language(s.text) for s in answer.sentences}
         if quoted and turn.lang not in quoted:  # an English question, German quotes
             names = {"de": "German", "en": "English"}

@@ -37,15 +37,15 @@ Candidate = tuple[int, Hit, SentenceSpan]
 
 
 def _candidates(
-    hits: list[Hit], only: set[int] | None = None, question: str = "", typed: bool = True,
+    hits: list[Hit], only: set[int] | None = None, question: str = "", typed: bool = False,
 ) -> list[Candidate]:
     """Quotable sentences: (passage number, passage, span); none that is too short to say
-    anything or addressed to a model. `typed`: a question asking for a date or a number
-    ("Wie viele Menschen leben im Donbass?") is answered only by a sentence that gives one
-    (`qa.answer_type`); a quote without it answers nothing, however close its words. On the
-    refusal benchmark this costs 0.4% more answerable questions refused and refuses a few
-    more unanswerable ones (`scripts/bench_quotes.py`, README "Answer gate"): its worth is
-    the on-topic question whose number the articles do not give, which the bench rarely asks."""
+    anything or addressed to a model. `typed`: a question whose leading word asks for a date
+    or a number ("Wie viele Menschen leben im Donbass?") is answered only by a sentence that
+    gives one (`qa.answer_type`). Off in the product: on the refusal benchmark it refused
+    almost no more unanswerable questions (`scripts/bench_quotes.py`, README "Answer gate"),
+    and on the sample articles it refused "Wie lange dauerte der Videogipfel?", whose answer
+    sentence ("… gut zwei Stunden gesprochen") shares too few words with it to be quoted."""
     kind = expected_type(question, leading=True) if typed and question else None
     return [
         (n, hit, span)
@@ -73,7 +73,7 @@ def extract_answer(
     scorer: SupportScorer,
     max_sentences: int = 2,
     only: set[int] | None = None,
-    typed: bool = True,
+    typed: bool = False,
 ) -> list[AnswerSentence]:
     """Up to `max_sentences` quoted sentences, best first; empty when nothing is relevant.
 
@@ -105,7 +105,7 @@ def extract_answer(
 
 def closest_quote(
     claims: list[str], hits: list[Hit], scorer: SupportScorer, min_support: float,
-    lang: str | None = None, question: str = "",
+    lang: str | None = None,
 ) -> list[AnswerSentence]:
     """The one passage sentence that comes closest to stating any of `claims`, quoted; empty
     when none is even related (support below `min_support`).
@@ -115,7 +115,7 @@ def closest_quote(
     sentence it leaned on holds the answer more often than the best quotes for the question,
     and cites the gold passage about twice as often (README, "Answers and citations").
     """
-    candidates = _candidates(hits, question=question)
+    candidates = _candidates(hits)
     if not claims or not candidates:
         return []
     support = scorer.matrix(claims, [span.text for _, _, span in candidates], claim_lang=lang)

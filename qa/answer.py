@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
-from qa.context import focus_passages
+from qa.context import focus_passages, surroundings
 from qa.extractive import closest_quote, extract_answer
 from qa.gate import AnswerGate
 from qa.llm.base import LLM, BackendError
@@ -105,7 +105,10 @@ class Answerer:
         llm_choice: str | None = None,
         ollama_model: str | None = None,
         k: int | None = None,
+        passages: list[Hit] | None = None,
     ) -> Iterator[AnswerEvent]:
+        """Search, decide, answer and check, as events. `passages`: answer from these instead
+        of searching (the refusal benchmark hands each question the passages it measures)."""
         question = question.strip()
         if not question:
             raise ValueError("The question is empty: type a question about the articles.")
@@ -136,9 +139,9 @@ class Answerer:
             query = self._condense(question, history,
                                    llm if settings.condense == "model" else None)
         t0 = time.perf_counter()
-        period = self.retriever.question_period(query, filters)
-        hits = self.retriever.search(query, k or settings.context_passages, filters,
-                                     period=period)
+        period = None if passages is not None else self.retriever.question_period(query, filters)
+        hits = passages if passages is not None else self.retriever.search(
+            query, k or settings.context_passages, filters, period=period)
         timings = {"retrieval_s": time.perf_counter() - t0}
         if query != question:
             timings["condense_s"] = t0 - started
@@ -186,7 +189,7 @@ class Answerer:
                 answer.notice = f"{exc} Showing quoted passages instead."
                 yield self._done(answer, started, timings, scope, period)
                 return
-        answer = self._verified("".join(pieces), turn, prompt.hits)
+        answer = self._verified("".join(pieces), turn, prompt.hits, surroundings(prompt.hits, hits))
         yield self._done(answer, started, timings, scope, period)
 
     def prompt(
@@ -216,7 +219,8 @@ class Answerer:
         # keep the previous question's words too: small models drop names when rewriting
         return f"{text} {fallback}"
 
-    def _verified(self, raw: str, turn: _Turn, hits: list[Hit]) -> Answer:
+    def _verified(self, raw: str, turn: _Turn, hits: list[Hit],
+                  scopes: list[str] | None = None) -> Answer:
         parsed = split_answer(raw, len(hits))
         if _is_refusal(raw, REFUSAL[turn.lang]):
             return turn.answer([], hits)
@@ -226,7 +230,7 @@ class Answerer:
             quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
             notice = "The model only cited passages; showing what they say." if quotes else None
             return turn.answer(quotes if cited else [], hits, notice=notice)
-        sentences = self.verifier.verify(parsed, hits, turn.lang, turn.query)
+        sentences = self.verifier.verify(parsed, hits, turn.lang, turn.query, scopes)
         # only what a passage states is shown; sentences making no claim of their own
         # ("Laut den Artikeln:") go with the rest
         kept = [s for s in sentences if s.verified]

@@ -11,6 +11,7 @@ exact supporting sentence's character span in the article, for highlighting.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,10 +106,12 @@ class CitationVerifier:
 
     def verify(
         self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None,
-        question: str = "",
+        question: str = "", scopes: Sequence[str] | None = None,
     ) -> list[AnswerSentence]:
         """`lang`: the answer's language (that of the question), when known; `question`: what
-        the answer replies to (a short reply means nothing without it)."""
+        the answer replies to (a short reply means nothing without it); `scopes[p]`: what the
+        article around passage p states (the whole retrieved chunk behind a focused window),
+        where a question word the answer repeats may stand (default: the passage itself)."""
         spans = [passage_sentences(h.text) for h in hits]
         flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
         claims, texts = [s.text for s in sentences], [s.text for _, s in flat]
@@ -130,7 +133,8 @@ class CitationVerifier:
                         for i, c in enumerate(claims)]
             titles = [hits[p].title for p, _ in flat]
             # a passage speaks for its article: "laut AFP" is stated by an AFP article
-            passages = [f"{hits[p].source or ''} {hits[p].text}" for p, _ in flat]
+            around = list(scopes) if scopes is not None else [h.text for h in hits]
+            passages = [f"{hits[p].source or ''} {around[p]}" for p, _ in flat]
             support = check_matrix(self.check, resolved, question, support, texts, windows,
                                    titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold

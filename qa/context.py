@@ -108,3 +108,16 @@ def _merge_into(windows: list[Hit], new: Hit) -> list[Hit]:
         merged = replace(old, start=first.start, end=max(first.end, second.end), text=text)
         return [*windows[:i], merged, *windows[i + 1:]]
     return [*windows, new]
+
+
+def surroundings(windows: list[Hit], hits: list[Hit]) -> list[str]:
+    """Per focused window, the text of the retrieved chunks it was cut from (overlapping
+    chunks of its article, in order). The claim check reads a question word the answer repeats
+    there: focusing keeps the sentence that answers but may drop the one naming the premise."""
+    out = []
+    for window in windows:
+        around = [h for h in hits if h.article_id == window.article_id
+                  and h.start < window.end and window.start < h.end]
+        out.append(" ".join(h.text for h in sorted(around, key=lambda h: h.start))
+                   or window.text)
+    return out

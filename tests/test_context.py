@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qa.context import _merge_into, focus_passages
+from qa.context import _merge_into, focus_passages, surroundings
 from qa.embedding import Embedder
 from qa.llm.waitline import WaitLine
 from qa.prompting import build_prompt
@@ -106,6 +106,23 @@ def test_overlapping_windows_of_one_article_merge_into_its_exact_text(
     assert merged.text == article.text[merged.start:merged.end]
     apart = replace(b, start=hit.start + 61, text=article.text[hit.start + 61:hit.start + 120])
     assert len(_merge_into([a], apart)) == 2  # a gap: two windows, never invented text
+
+
+def test_each_window_knows_the_retrieved_chunks_it_was_cut_from(
+    parts: tuple[Retriever, SupportScorer],
+) -> None:
+    hits, windows = focused(parts, "Wer ist der ukrainische Verteidigungsminister?", 60)
+    around = surroundings(windows, hits)
+    assert len(around) == len(windows)
+    for window, text in zip(windows, around, strict=True):
+        assert window.text in text  # a window is a span of the chunks around it
+        chunks = [h for h in hits if h.article_id == window.article_id
+                  and h.start < window.end and window.start < h.end]
+        assert chunks and all(h.text in text for h in chunks)
+    assert sum(len(t) for t in around) > sum(len(w.text) for w in windows)
+    # a window no retrieved chunk holds stands for itself
+    stray = replace(windows[0], article_id="elsewhere")
+    assert surroundings([stray], hits) == [stray.text]
 
 
 def test_prompt_has_one_header_per_article_and_numbers_in_reading_order(

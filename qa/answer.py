@@ -190,6 +190,7 @@ class Answerer:
                 yield self._done(answer, started, timings, scope, period)
                 return
         answer = self._verified("".join(pieces), turn, prompt.hits, surroundings(prompt.hits, hits))
+        answer.model_text = "".join(pieces)
         yield self._done(answer, started, timings, scope, period)
 
     def prompt(

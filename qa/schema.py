@@ -180,6 +180,9 @@ class Answer:
     scope: SearchScope | None = None
     #: the period read from the question and how it was used (None when none was read)
     period_note: str | None = None
+    #: what the model wrote, before the claim check (empty without a model): kept so a change
+    #: to the check can be measured on recorded answers (scripts/replay_answers.py)
+    model_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

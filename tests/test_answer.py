@@ -159,6 +159,8 @@ def test_sentences_no_passage_states_are_left_out(
     assert [s.text for s in answer.left_out] == [
         "Biden reiste danach im März 2022 zu einem Staatsbesuch nach Peking."]
     assert answer.notice and "left out" in answer.notice
+    # the model's own words are kept, so a change to the check can be replayed on them
+    assert answer.model_text == llm.reply
 
 
 def test_an_answer_of_wrong_claims_is_not_shown(

@@ -114,6 +114,7 @@ class QuestionResult:
     gate_refused: bool | None = None  # the gate judged the passages unable to answer
     answered: bool = False  # the answer service was called
     answer: str = ""
+    model_text: str = ""  # the model's own words before the claim check
     refused: bool | None = None
     backend: str = ""
     model: str = ""
@@ -197,6 +198,7 @@ def _record_answer(
 ) -> None:
     result.answered = True
     result.answer = answer.text
+    result.model_text = answer.model_text
     result.refused = answer.refused
     result.backend, result.model = answer.backend, answer.model
     result.notice = answer.notice

@@ -17,7 +17,8 @@ from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages, surroundings
 from qa.extractive import closest_quote, extract_answer
-from qa.gate import AnswerGate
+from qa.fallback import DEFAULT_FALLBACK_FILE, load_fallback
+from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
 from qa.llm.waitline import WaitLine
@@ -78,6 +79,8 @@ class Answerer:
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
                                          settings.claim_check_file or CLAIM_CHECK_FILE)
         self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
+        self.fallback = load_fallback(settings.fallback_file or DEFAULT_FALLBACK_FILE,
+                                      self.gate.fitted.fitted_at if self.gate.fitted else None)
         self.line = WaitLine(settings.model_concurrency)
 
     def warm(self, lang: str = "de") -> str:
@@ -147,7 +150,8 @@ class Answerer:
             timings["condense_s"] = t0 - started
 
         turn = _Turn(question, query, language(question), backend, model)
-        if not self.gate.decide(query, hits).answerable:
+        decision = self.gate.decide(query, hits)
+        if not decision.answerable:
             yield AnswerEvent("sources", hits=[])
             yield self._done(turn.answer([], []), started, timings, scope, period)
             return
@@ -189,7 +193,8 @@ class Answerer:
                 answer.notice = f"{exc} Showing quoted passages instead."
                 yield self._done(answer, started, timings, scope, period)
                 return
-        answer = self._verified("".join(pieces), turn, prompt.hits, surroundings(prompt.hits, hits))
+        answer = self._verified("".join(pieces), turn, prompt.hits,
+                                surroundings(prompt.hits, hits), decision)
         answer.model_text = "".join(pieces)
         yield self._done(answer, started, timings, scope, period)
 
@@ -221,7 +226,7 @@ class Answerer:
         return f"{text} {fallback}"
 
     def _verified(self, raw: str, turn: _Turn, hits: list[Hit],
-                  scopes: list[str] | None = None) -> Answer:
+                  scopes: list[str] | None = None, decision: Decision | None = None) -> Answer:
         parsed = split_answer(raw, len(hits))
         if _is_refusal(raw, REFUSAL[turn.lang]):
             return turn.answer([], hits)
@@ -245,7 +250,13 @@ class Answerer:
             answer.left_out = left_out
             return answer
         notice = "The model's answer was not supported by the passages"
-        if self.settings.on_unsupported == "extractive":
+        doubtful = (self.fallback is not None and decision is not None
+                    and self.fallback.refuses(decision))
+        if doubtful:
+            # the gate barely let the question through: a rejected answer then more often
+            # means the articles do not hold it than that the model misworded it
+            notice += ", and they answer the question too weakly to quote instead"
+        elif self.settings.on_unsupported == "extractive":
             # the sentence the model leaned on, else the best quotes for the question
             closest = closest_quote([s.text for s in left_out], hits, self.scorer,
                                     self.settings.support_threshold, turn.lang)

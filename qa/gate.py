@@ -25,6 +25,7 @@ word coverage (`QA_REFUSE_BELOW`), since cosine ranges differ between models.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -193,6 +194,14 @@ class Decision:
     score: float  # P(answerable) under the fitted gate, or the coverage in fallback mode
     method: str  # "fitted" | "coverage"
     features: dict[str, float]
+    threshold: float = 0.5  # the score it was held against (per language pairing)
+
+    @property
+    def margin(self) -> float:
+        """How far the score stands above its threshold, in log-odds: comparable across the
+        same-language and cross-lingual thresholds (0 for the coverage rule's scores of 1)."""
+        clip = min(max(self.score, 1e-6), 1 - 1e-6), min(max(self.threshold, 1e-6), 1 - 1e-6)
+        return math.log(clip[0] / (1 - clip[0])) - math.log(clip[1] / (1 - clip[1]))
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,7 @@ class FittedGate:
     #: same false-refusal target among those alone: their cosines run lower, and one threshold
     #: for both refused twice as many answerable English questions as German ones.
     threshold_cross_lingual: float | None = None
+    fitted_at: str = ""  # when scripts/fit_gate.py fitted it: what fits on its margins refer to
 
     def probability(self, values: dict[str, float]) -> float:
         return logistic(self.bias, self.weights, self.features, values)
@@ -233,6 +243,7 @@ def load_fitted(path: Path) -> FittedGate | None:
         embed_model=data["embed_model"], weights=tuple(data["weights"]), bias=data["bias"],
         threshold=data["threshold"], features=names,
         threshold_cross_lingual=data.get("threshold_cross_lingual"),
+        fitted_at=data.get("fitted", {}).get("at", ""),
     )
 
 
@@ -277,10 +288,12 @@ class AnswerGate:
         if self.fitted is None:
             values = features(query, hits, None, ("coverage", "top_cos", "cross_lingual"))
             cov = values["coverage"]
-            return Decision(bool(hits) and cov >= self.refuse_below, cov, "coverage", values)
+            return Decision(bool(hits) and cov >= self.refuse_below, cov, "coverage", values,
+                            self.refuse_below)
         if not hits:
             return Decision(False, 0.0, "fitted", {})
         names = (*self.fitted.features, "cross_lingual")
         values = features(query, hits, self.scorer, names)
         p = self.fitted.probability(values)
-        return Decision(p >= self.fitted.threshold_for(values), p, "fitted", values)
+        threshold = self.fitted.threshold_for(values)
+        return Decision(p >= threshold, p, "fitted", values, threshold)

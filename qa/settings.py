@@ -203,7 +203,14 @@ class Settings(BaseSettings):
         description="Fitted claim check (scripts/fit_claims.py); unset: qa/data/claim_check.json.",
     )
     on_unsupported: Literal["refuse", "extractive"] = Field(
-        "extractive", description="What an answer with no supported sentence becomes."
+        "extractive", description="What an answer with no supported sentence becomes: a "
+        "refusal, or quotes of the passage closest to it unless the fitted fallback "
+        "(fallback_file) judges the question likelier unanswerable.",
+    )
+    fallback_file: Path | None = Field(
+        None,
+        description="When a rejected answer is refused instead of quoted (scripts/"
+        "fit_fallback.py); unset: qa/data/fallback.json.",
     )
 
     # --- chat ----------------------------------------------------------------------------

@@ -123,9 +123,11 @@ def main() -> int:
             out.write(json.dumps({
                 "set": row["set"], "id": row["id"], "answerable": bool(row["y"]),
                 "question": row["question"], "gate_p": round(decision.score, 4),
+                "gate_margin": round(decision.margin, 4),
                 "gate_answerable": decision.answerable, "path": path,
                 "refused": answer.refused, "contains": contains, "answer": answer.text,
                 "left_out": [s.text for s in answer.left_out], "notice": answer.notice,
+                "model_text": answer.model_text,
                 "timings": answer.timings,
             }, ensure_ascii=False) + "\n")
             out.flush()

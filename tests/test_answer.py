@@ -15,6 +15,7 @@ import pytest
 import qa.answer
 from qa.answer import Answerer
 from qa.extractive import extract_answer, quoted
+from qa.fallback import FittedFallback
 from qa.gate import Decision
 from qa.indexing import build_index
 from qa.llm.base import BackendError, Message
@@ -145,6 +146,27 @@ def test_a_rejected_answer_quotes_the_sentence_it_leaned_on(
     [quote] = answer.sentences
     assert quote.verified and quote.text.startswith("„")
     assert "Sicherheitsgarantien" in quote.text and "Westgrenze" in quote.text
+
+
+@pytest.mark.parametrize(("p", "refused"), [(0.40, True), (0.99, False)])
+def test_a_rejected_answer_to_a_question_the_gate_barely_passed_is_refused(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer, p: float, refused: bool
+) -> None:
+    # the same rejected answer: quoted when the gate was sure, refused when it barely passed
+    llm = ScriptedLLM("Lawrow forderte den sofortigen Beitritt Russlands zur EU bis 2030 [1].")
+    monkeypatch.setattr(answerer, "fallback", FittedFallback(1.0, "test"))
+    monkeypatch.setattr(answerer.gate, "decide",
+                        lambda query, hits: Decision(True, p, "fitted", {}, 0.3))
+    answer = ask_with(monkeypatch, answerer, llm, "Was fordert Lawrow?")
+    assert answer.refused is refused
+    assert answer.notice and "not supported" in answer.notice
+    assert [s.text for s in answer.left_out] == [
+        "Lawrow forderte den sofortigen Beitritt Russlands zur EU bis 2030."]
+    if refused:
+        assert answer.text == REFUSAL["de"] and "too weakly" in answer.notice
+        assert answer.sources, "the passages are still offered, as related, not an answer"
+    else:
+        assert "Sicherheitsgarantien" in answer.text
 
 
 def test_sentences_no_passage_states_are_left_out(

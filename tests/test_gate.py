@@ -4,6 +4,7 @@ refusals on a fixed sample (bench features, and questions over the sample articl
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from qa.gate import (
     FEATURE_POOL,
     FEATURES,
     AnswerGate,
+    Decision,
     FittedGate,
     SentenceEvidence,
     features,
@@ -179,3 +181,12 @@ def test_off_topic_questions_are_refused_and_answered_ones_pass(
     retriever, gate = sample_gate
     decision = gate.decide(question, retriever.search(question, k=5))
     assert decision.answerable is answerable, decision
+
+
+def test_the_margin_is_log_odds_above_the_threshold_it_was_held_against() -> None:
+    assert Decision(True, 0.5, "fitted", {}, 0.5).margin == pytest.approx(0.0)
+    assert Decision(True, 0.75, "fitted", {}, 0.5).margin == pytest.approx(math.log(3))
+    # a cross-lingual question held against a lower threshold stands further above it
+    assert (Decision(True, 0.4, "fitted", {}, 0.22).margin
+            > Decision(True, 0.4, "fitted", {}, 0.33).margin > 0)
+    assert Decision(False, 0.0, "fitted", {}, 0.3).margin < -10  # clipped, not -inf

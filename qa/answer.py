@@ -250,13 +250,13 @@ class Answerer:
             answer.left_out = left_out
             return answer
         notice = "The model's answer was not supported by the passages"
-        doubtful = (self.fallback is not None and decision is not None
-                    and self.fallback.refuses(decision))
+        doubtful = (self.settings.on_unsupported == "fitted" and self.fallback is not None
+                    and decision is not None and self.fallback.refuses(decision))
         if doubtful:
             # the gate barely let the question through: a rejected answer then more often
             # means the articles do not hold it than that the model misworded it
             notice += ", and they answer the question too weakly to quote instead"
-        elif self.settings.on_unsupported == "extractive":
+        elif self.settings.on_unsupported in ("extractive", "fitted"):
             # the sentence the model leaned on, else the best quotes for the question
             closest = closest_quote([s.text for s in left_out], hits, self.scorer,
                                     self.settings.support_threshold, turn.lang)

@@ -202,14 +202,14 @@ class Settings(BaseSettings):
         None,
         description="Fitted claim check (scripts/fit_claims.py); unset: qa/data/claim_check.json.",
     )
-    on_unsupported: Literal["refuse", "extractive"] = Field(
+    on_unsupported: Literal["refuse", "extractive", "fitted"] = Field(
         "extractive", description="What an answer with no supported sentence becomes: a "
-        "refusal, or quotes of the passage closest to it unless the fitted fallback "
-        "(fallback_file) judges the question likelier unanswerable.",
+        "refusal, quotes of the passage closest to it, or ('fitted') quotes unless the gate "
+        "barely passed the question (fallback_file; measured neutral, README 'Whole path').",
     )
     fallback_file: Path | None = Field(
         None,
-        description="When a rejected answer is refused instead of quoted (scripts/"
+        description="The gate margin below which on_unsupported='fitted' refuses (scripts/"
         "fit_fallback.py); unset: qa/data/fallback.json.",
     )
 

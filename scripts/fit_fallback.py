@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Fit when a rejected model answer is refused rather than answered with quotes.
 
-When the claim check rejects every sentence of the model's answer, the product used to quote
-the passage sentence closest to what the model said. On the sample test set every unanswerable
+When the claim check rejects every sentence of the model's answer, the product quotes the
+passage sentence closest to what the model said (`on_unsupported="fitted"` applies this fit). On the sample test set every unanswerable
 question that was not refused went that way: the gate let it through, the model answered from
 a near-topic passage, the check rejected the answer (rightly) and the fallback quoted the same
 passage anyway. Among rejected answers, how far the gate's probability stood above its

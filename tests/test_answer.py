@@ -154,6 +154,7 @@ def test_a_rejected_answer_to_a_question_the_gate_barely_passed_is_refused(
 ) -> None:
     # the same rejected answer: quoted when the gate was sure, refused when it barely passed
     llm = ScriptedLLM("Lawrow forderte den sofortigen Beitritt Russlands zur EU bis 2030 [1].")
+    monkeypatch.setattr(answerer.settings, "on_unsupported", "fitted")
     monkeypatch.setattr(answerer, "fallback", FittedFallback(1.0, "test"))
     monkeypatch.setattr(answerer.gate, "decide",
                         lambda query, hits: Decision(True, p, "fitted", {}, 0.3))

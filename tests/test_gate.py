@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from qa.embedding import Embedder
+from qa.fallback import DEFAULT_FALLBACK_FILE, load_fallback
 from qa.gate import (
     DEFAULT_GATE_FILE,
     FEATURE_POOL,
@@ -190,3 +191,14 @@ def test_the_margin_is_log_odds_above_the_threshold_it_was_held_against() -> Non
     assert (Decision(True, 0.4, "fitted", {}, 0.22).margin
             > Decision(True, 0.4, "fitted", {}, 0.33).margin > 0)
     assert Decision(False, 0.0, "fitted", {}, 0.3).margin < -10  # clipped, not -inf
+
+
+def test_the_shipped_fallback_was_fitted_on_the_shipped_gate() -> None:
+    # a refit gate's margins mean something else: refit the fallback with it
+    gate = load_fitted(DEFAULT_GATE_FILE)
+    assert gate is not None
+    fallback = load_fallback(DEFAULT_FALLBACK_FILE, gate.fitted_at)
+    assert fallback is not None and fallback.refuse_below_margin is not None
+    assert load_fallback(DEFAULT_FALLBACK_FILE, "another gate") is None
+    report = json.loads(DEFAULT_FALLBACK_FILE.read_text(encoding="utf-8"))["report_half"]
+    assert report["fitted"]["all"]["n_unanswerable"] >= 100

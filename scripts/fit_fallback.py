@@ -2,13 +2,15 @@
 """Fit when a rejected model answer is refused rather than answered with quotes.
 
 When the claim check rejects every sentence of the model's answer, the product quotes the
-passage sentence closest to what the model said (`on_unsupported="fitted"` applies this fit). On the sample test set every unanswerable
-question that was not refused went that way: the gate let it through, the model answered from
-a near-topic passage, the check rejected the answer (rightly) and the fallback quoted the same
-passage anyway. Among rejected answers, how far the gate's probability stood above its
-threshold (`Decision.margin`, log-odds) tells the two apart: a question the gate barely let
-through is more likely unanswerable. This script picks the margin below which a rejected answer
-is refused, from `scripts/bench_refusals.py` runs on both halves of the refusal benchmark:
+passage sentence closest to what the model said (`on_unsupported="fitted"` applies this fit).
+On the sample test set every unanswerable question that was not refused went that way: the
+gate let it through, the model answered from a near-topic passage, the check rejected the
+answer (rightly) and the fallback quoted the same passage anyway. The idea tried here: among
+rejected answers, a question the gate barely let through (`Decision.margin`, log-odds above
+its threshold) is more likely unanswerable. Measured on the report half it was not (README,
+"Whole path"), so the product leaves it off. This script picks the margin below which a
+rejected answer is refused, from `scripts/bench_refusals.py` runs on both halves of the
+refusal benchmark:
 
     python scripts/bench_refusals.py --index-dir IDX --limit 50 --half fit --out fit.jsonl
     python scripts/bench_refusals.py --index-dir IDX --limit 50 --half report --out report.jsonl

@@ -79,8 +79,10 @@ class Answerer:
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
                                          settings.claim_check_file or CLAIM_CHECK_FILE)
         self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
-        self.fallback = load_fallback(settings.fallback_file or DEFAULT_FALLBACK_FILE,
-                                      self.gate.fitted.fitted_at if self.gate.fitted else None)
+        # read only where used: the fitted fallback is off by default (measured neutral)
+        self.fallback = (load_fallback(settings.fallback_file or DEFAULT_FALLBACK_FILE,
+                                       self.gate.fitted.fitted_at if self.gate.fitted else None)
+                         if settings.on_unsupported == "fitted" else None)
         self.line = WaitLine(settings.model_concurrency)
 
     def warm(self, lang: str = "de") -> str:

@@ -199,7 +199,8 @@ class Decision:
     @property
     def margin(self) -> float:
         """How far the score stands above its threshold, in log-odds: comparable across the
-        same-language and cross-lingual thresholds (0 for the coverage rule's scores of 1)."""
+        same-language and cross-lingual thresholds (scores and thresholds clipped to
+        [1e-6, 1 - 1e-6], so a certain decision is finite)."""
         clip = min(max(self.score, 1e-6), 1 - 1e-6), min(max(self.threshold, 1e-6), 1 - 1e-6)
         return math.log(clip[0] / (1 - clip[0])) - math.log(clip[1] / (1 - clip[1]))
 

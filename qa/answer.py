@@ -9,6 +9,7 @@ evaluation all go through `Answerer.stream`.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class Answerer:
     def __init__(self, settings: Settings, retriever: Retriever | None = None) -> None:
         self.settings = settings
         self.retriever = retriever or Retriever(settings)
-        self.scorer = SupportScorer(self.retriever.embedder)
+        self.line = WaitLine(settings.model_concurrency)
+        self.scorer = SupportScorer(self.retriever.embedder, batch_threads=self._sentence_threads)
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
                                          settings.claim_check_file or CLAIM_CHECK_FILE)
         self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
@@ -83,7 +85,12 @@ class Answerer:
         self.fallback = (load_fallback(settings.fallback_file or DEFAULT_FALLBACK_FILE,
                                        self.gate.fitted.fitted_at if self.gate.fitted else None)
                          if settings.on_unsupported == "fitted" else None)
-        self.line = WaitLine(settings.model_concurrency)
+
+    def _sentence_threads(self) -> int | None:
+        """Torch threads for embedding new passage sentences: `sentence_threads` (unset: all
+        cores) while no model is writing, else the query setting, so that neither slows the
+        other on a small machine."""
+        return (self.settings.sentence_threads or os.cpu_count()) if self.line.idle else None
 
     def warm(self, lang: str = "de") -> str:
         """Load the embedding model and the configured answer model, and have the model read
@@ -152,7 +159,9 @@ class Answerer:
             timings["condense_s"] = t0 - started
 
         turn = _Turn(question, query, language(question), backend, model)
+        t0 = time.perf_counter()
         decision = self.gate.decide(query, hits)
+        timings["gate_s"] = time.perf_counter() - t0
         if not decision.answerable:
             yield AnswerEvent("sources", hits=[])
             yield self._done(turn.answer([], []), started, timings, scope, period)

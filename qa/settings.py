@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         1, ge=1, description="Torch intra-op threads; 1 stays fast when the other core is busy."
     )
+    sentence_threads: int | None = Field(
+        None, ge=1,
+        description="Torch threads for embedding a batch of new passage sentences (answer "
+        "gate, prompt focusing, claim check) while no model is writing; unset: all cores.",
+    )
     index_threads: int | None = Field(
         None, ge=1,
         description="Torch threads while `qa index` embeds (large batches use every core "

@@ -117,7 +117,7 @@ def test_wrong_citation_from_the_model_is_repaired(
     article = answerer.retriever.store.article(citation.article_id)
     assert article is not None and article.text[citation.start:citation.end] == citation.quote
     assert answer.backend == "scripted" and answer.model == "script-1"
-    assert {"retrieval_s", "first_token_s", "total_s"} <= set(answer.timings)
+    assert {"retrieval_s", "gate_s", "first_token_s", "total_s"} <= set(answer.timings)
 
 
 def test_answer_nothing_supports_falls_back_to_quotes(

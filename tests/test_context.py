@@ -143,7 +143,9 @@ def test_prompt_has_one_header_per_article_and_numbers_in_reading_order(
 
 def test_wait_line_admits_in_arrival_order_and_tells_each_its_place() -> None:
     line = WaitLine(capacity=1)
+    assert line.idle
     with line.place() as first:
+        assert not line.idle
         assert first.wait(0.01) and first.ahead == 0
         second_block, third_block = line.place(), line.place()
         second, third = second_block.__enter__(), third_block.__enter__()
@@ -162,6 +164,43 @@ def test_wait_line_admits_in_arrival_order_and_tells_each_its_place() -> None:
             assert c.ahead == 1
     with line.place() as d:
         assert d.wait(0.01)
+    assert line.idle
+
+
+def test_new_sentences_are_embedded_on_the_threads_the_service_asks_for(
+    embedder: Embedder,
+) -> None:
+    """All cores while no model writes (the answer service's choice), the query setting
+    otherwise; sentences already embedded cost nothing and change no setting."""
+    import torch
+
+    asked: list[int | None] = []
+    seen: list[int] = []
+    choice: list[int | None] = [2]
+
+    def threads() -> int | None:
+        asked.append(choice[0])
+        return choice[0]
+
+    scorer = SupportScorer(embedder, batch_threads=threads)
+    original = embedder.encode_passages
+
+    def recording(texts: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return original(texts, **kwargs)
+
+    before = torch.get_num_threads()
+    embedder.encode_passages = recording  # type: ignore[method-assign]
+    try:
+        first = scorer.passage_vectors(["Lawrow forderte Garantien.", "Blinken reiste ab."])
+        choice[0] = None
+        scorer.passage_vectors(["Putin sprach mit Biden.", "Die NATO lehnte ab."])
+        again = scorer.passage_vectors(["Lawrow forderte Garantien.", "Blinken reiste ab."])
+    finally:
+        del embedder.encode_passages
+    assert seen == [2, before] and asked == [2, None]
+    assert torch.get_num_threads() == before
+    assert (again == first).all()
 
 
 def test_a_queued_answer_reports_its_place(sample_index: Settings, embedder: Embedder) -> None:

@@ -21,7 +21,8 @@ Metric definitions (all without an LLM judge):
   passages overlapping the gold context / citations; precision "verifier" = citations the
   verifier accepted / citations; recall = answer sentences with at least one supporting
   citation / sentences ("verifier": accepted; "gold": overlapping the gold context).
-* latency: p50/p95 of retrieval, first token and total seconds.
+* latency: p50/p95 of retrieval, the answer gate, choosing the prompt's sentences, first
+  token and total seconds.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def is_correct(r: Record) -> bool | None:
 
 def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
     stages: dict[str, list[float]] = {
-        "retrieval_s": [], "first_token_s": [], "total_s": [], "prompt_tokens": [],
+        "retrieval_s": [], "gate_s": [], "prompt_s": [], "first_token_s": [], "total_s": [],
+        "prompt_tokens": [],
     }
     for r in results:
         if r.get("error"):
@@ -88,7 +90,7 @@ def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
         retrieval = t.get("retrieval_s", t.get("search_s"))
         if retrieval is not None:
             stages["retrieval_s"].append(float(retrieval))
-        for key in ("first_token_s", "total_s", "prompt_tokens"):
+        for key in ("gate_s", "prompt_s", "first_token_s", "total_s", "prompt_tokens"):
             if key in t:
                 stages[key].append(float(t[key]))
     return {
@@ -189,6 +191,8 @@ _LABELS = {
     "recall_gold": "Citation recall (gold context)",
     "repaired": "Sentences with a repaired citation",
     "retrieval_s": "Retrieval",
+    "gate_s": "Answer gate",
+    "prompt_s": "Prompt (choosing sentences)",
     "first_token_s": "First token",
     "total_s": "Total",
     "prompt_tokens": "Prompt tokens",

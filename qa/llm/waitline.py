@@ -62,6 +62,12 @@ class WaitLine:
                     self._waiting.remove(ticket)
                 self._cond.notify_all()
 
+    @property
+    def idle(self) -> bool:
+        """Nobody holds or waits for a place: the model is not writing."""
+        with self._cond:
+            return self._running == 0 and not self._waiting
+
     def _admit(self, ticket: int, timeout: float) -> bool:
         with self._cond:
             ready = self._cond.wait_for(

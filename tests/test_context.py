@@ -203,6 +203,25 @@ def test_new_sentences_are_embedded_on_the_threads_the_service_asks_for(
     assert (again == first).all()
 
 
+def test_the_service_embeds_on_all_cores_only_while_no_model_writes(
+    sample_index: Settings, embedder: Embedder,
+) -> None:
+    import os
+
+    from qa.answer import Answerer
+
+    settings = sample_index.model_copy(update={"llm": "extractive"})
+    answerer = Answerer(settings, Retriever(settings, embedder))
+    assert answerer.scorer.batch_threads is not None
+    assert answerer.scorer.batch_threads() == os.cpu_count()
+    with answerer.line.place() as writing:
+        assert writing.wait(0.01)
+        assert answerer.scorer.batch_threads() is None  # the query setting
+    chosen = Answerer(settings.model_copy(update={"sentence_threads": 1}),
+                      Retriever(settings, embedder))
+    assert chosen.scorer.batch_threads is not None and chosen.scorer.batch_threads() == 1
+
+
 def test_a_queued_answer_reports_its_place(sample_index: Settings, embedder: Embedder) -> None:
     from qa.answer import Answerer
 

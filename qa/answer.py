@@ -86,11 +86,13 @@ class Answerer:
                                        self.gate.fitted.fitted_at if self.gate.fitted else None)
                          if settings.on_unsupported == "fitted" else None)
 
-    def _sentence_threads(self) -> int | None:
+    def _sentence_threads(self) -> int:
         """Torch threads for embedding new passage sentences: `sentence_threads` (unset: all
         cores) while no model is writing, else the query setting, so that neither slows the
-        other on a small machine."""
-        return (self.settings.sentence_threads or os.cpu_count()) if self.line.idle else None
+        other on a small machine. Always explicit: torch keeps a thread count per chat worker
+        thread, and one started while another embedded on all cores would keep that."""
+        s = self.settings
+        return (s.sentence_threads or os.cpu_count() or 1) if self.line.idle else s.torch_threads
 
     def warm(self, lang: str = "de") -> str:
         """Load the embedding model and the configured answer model, and have the model read

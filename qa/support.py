@@ -174,9 +174,9 @@ class SupportScorer:
     """Scores claims against passage sentences; embeds everything in one batch per call."""
 
     def __init__(self, embedder: Embedder | None, calibration: Calibration | None = None,
-                 batch_threads: Callable[[], int | None] | None = None) -> None:
-        """`batch_threads`: torch threads for embedding a batch of new sentences, asked each
-        time (None: the query setting); the answer service says "all cores" while no model
+                 batch_threads: Callable[[], int] | None = None) -> None:
+        """`batch_threads`: torch threads for embedding new sentences, asked each time (None:
+        whatever the calling thread has); the answer service says "all cores" while no model
         is writing, since 30 new sentences take 1.3 s on one thread and 0.74 s on two."""
         self.embedder = embedder
         self.batch_threads = batch_threads
@@ -203,7 +203,7 @@ class SupportScorer:
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            threads = self.batch_threads() if self.batch_threads and len(missing) > 1 else None
+            threads = self.batch_threads() if self.batch_threads else None
             with self.embedder.using_threads(threads) if threads else nullcontext():
                 vectors = self.embedder.encode_passages(missing, batch_size=_SENTENCE_BATCH)
             known.update(zip(missing, vectors, strict=True))

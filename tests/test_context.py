@@ -174,11 +174,11 @@ def test_new_sentences_are_embedded_on_the_threads_the_service_asks_for(
     otherwise; sentences already embedded cost nothing and change no setting."""
     import torch
 
-    asked: list[int | None] = []
+    asked: list[int] = []
     seen: list[int] = []
-    choice: list[int | None] = [2]
+    choice = [2]
 
-    def threads() -> int | None:
+    def threads() -> int:
         asked.append(choice[0])
         return choice[0]
 
@@ -193,12 +193,12 @@ def test_new_sentences_are_embedded_on_the_threads_the_service_asks_for(
     embedder.encode_passages = recording  # type: ignore[method-assign]
     try:
         first = scorer.passage_vectors(["Lawrow forderte Garantien.", "Blinken reiste ab."])
-        choice[0] = None
+        choice[0] = 1
         scorer.passage_vectors(["Putin sprach mit Biden.", "Die NATO lehnte ab."])
         again = scorer.passage_vectors(["Lawrow forderte Garantien.", "Blinken reiste ab."])
     finally:
         del embedder.encode_passages
-    assert seen == [2, before] and asked == [2, None]
+    assert seen == [2, 1] and asked == [2, 1]
     assert torch.get_num_threads() == before
     assert (again == first).all()
 
@@ -216,7 +216,7 @@ def test_the_service_embeds_on_all_cores_only_while_no_model_writes(
     assert answerer.scorer.batch_threads() == os.cpu_count()
     with answerer.line.place() as writing:
         assert writing.wait(0.01)
-        assert answerer.scorer.batch_threads() is None  # the query setting
+        assert answerer.scorer.batch_threads() == settings.torch_threads  # the query setting
     chosen = Answerer(settings.model_copy(update={"sentence_threads": 1}),
                       Retriever(settings, embedder))
     assert chosen.scorer.batch_threads is not None and chosen.scorer.batch_threads() == 1

@@ -118,7 +118,8 @@ class Embedder:
 
     @contextmanager
     def using_threads(self, n: int | None) -> Iterator[None]:
-        """Run a batch job (indexing) on `n` torch threads, then return to the query setting."""
+        """Run a batch job (indexing, a batch of new passage sentences) on `n` torch threads
+        (None: all cores), then return to the calling thread's previous setting."""
         import torch
 
         _ = self.model

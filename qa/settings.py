@@ -178,6 +178,16 @@ class Settings(BaseSettings):
         description="Leave out a passage whose best sentence scores below this share of the "
         "best passage's (0 keeps all).",
     )
+    sentence_rerank: bool = Field(
+        True,
+        description="Order the retrieved passages by the hybrid rank fused with their best "
+        "sentence's similarity to the question (fitted; the same passages, better first).",
+    )
+    sentence_rerank_file: Path | None = Field(
+        None,
+        description="Fitted passage-order fusion (scripts/fit_sentence_rerank.py); unset: "
+        "qa/data/sentence_rerank.json.",
+    )
     condense: Literal["heuristic", "model"] = Field(
         "heuristic",
         description="How a follow-up becomes a search query: prefix the previous question "

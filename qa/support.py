@@ -174,11 +174,14 @@ class SupportScorer:
     """Scores claims against passage sentences; embeds everything in one batch per call."""
 
     def __init__(self, embedder: Embedder | None, calibration: Calibration | None = None,
-                 batch_threads: Callable[[], int] | None = None) -> None:
+                 batch_threads: Callable[[], int] | None = None,
+                 cache_size: int = _CACHED_VECTORS) -> None:
         """`batch_threads`: torch threads for embedding new sentences, asked each time (None:
         whatever the calling thread has); the answer service says "all cores" while no model
-        is writing, since 30 new sentences take 1.3 s on one thread and 0.74 s on two."""
+        is writing, since 30 new sentences take 1.3 s on one thread and 0.74 s on two.
+        `cache_size`: sentence vectors kept (a benchmark over a whole corpus keeps more)."""
         self.embedder = embedder
+        self.cache_size = cache_size
         self.batch_threads = batch_threads
         self.calibration = calibration or (
             calibration_for(embedder.name) if embedder is not None else FALLBACK
@@ -211,7 +214,7 @@ class SupportScorer:
             for text in dict.fromkeys(texts):
                 self._vectors[text] = known[text]
                 self._vectors.move_to_end(text)
-            while len(self._vectors) > _CACHED_VECTORS:
+            while len(self._vectors) > self.cache_size:
                 self._vectors.popitem(last=False)
         return np.stack([known[t] for t in texts])
 

@@ -94,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--faiss-threads", type=ints, default=None,
                    help="FAISS OpenMP thread counts to time (default: FAISS's default and 1)")
     p.add_argument("--no-latency", action="store_true")
+    p.add_argument("--no-reorder", action="store_true",
+                   help="skip the answer service's passage order (embeds the top passages' "
+                        "sentences: minutes)")
     p.add_argument("--out", type=Path, default=Path("/tmp/bench_retrieval.json"))
     args = p.parse_args(argv)
     if args.weights:
@@ -249,6 +252,36 @@ class Cached:
         return collapse_near_duplicates(hits, k)
 
 
+def reordered(settings, embedder, questions: dict[str, list[dict]], cache: dict[str, list[Cached]],
+              n_of: dict[int, int], k: int) -> dict[str, dict]:
+    """The hybrid top k with its head in the answer service's order (`qa.sentence_rerank`,
+    fitted by scripts/fit_sentence_rerank.py): its first `context_passages` are what the
+    service answers from. Through the product's own reranker, with a sentence cache as large
+    as the bench."""
+    from qa.sentence_rerank import reranker_for
+    from qa.support import SupportScorer
+
+    s = settings
+    reranker = reranker_for(s, SupportScorer(embedder, cache_size=200_000))
+    if not reranker.active:
+        print("No fitted passage order for this model: 'hybrid, reordered' = hybrid.")
+    t0 = time.perf_counter()
+    out = {}
+    with embedder.using_threads(None):
+        for qset, rows in questions.items():
+            ranks = []
+            for cached, r in zip(cache[qset], rows, strict=True):
+                hits = cached.hits("hybrid", n_of[s.candidates], k, s.dense_weight,
+                                   s.bm25_weight, s.rrf_k,
+                                   (s.cross_dense_weight, s.cross_bm25_weight))
+                hits = reranker.reorder(r["question"], hits, s.context_passages)
+                ranks.append(first_rank(hits, r["doc"], r["_context"]))
+            out[qset] = {"metrics": metrics(ranks), "ranks": ranks}
+    print(f"Reordered {sum(len(v) for v in questions.values())} questions' passages in "
+          f"{time.perf_counter() - t0:.0f} s")
+    return out
+
+
 # --------------------------------------------------------------------------- printing
 def table(headers: list[str], rows: list[list[object]]) -> str:
     from qa.evaluation.report import md_table
@@ -344,6 +377,10 @@ def main(argv: list[str] | None = None) -> int:
         for mode in ("dense", "bm25", "hybrid")
     }
     quality = {qset: {mode: base[mode][qset]["metrics"] for mode in base} for qset in questions}
+    if not args.no_reorder:
+        base["hybrid, reordered"] = reordered(settings, embedder, questions, cache, n_of, k_eval)
+        for qset in questions:
+            quality[qset]["hybrid, reordered"] = base["hybrid, reordered"][qset]["metrics"]
     print(f"\n## Retrieval quality (settings: dense_weight={s.dense_weight}, bm25_weight="
           f"{s.bm25_weight}, rrf_k={s.rrf_k}, cross-lingual dense/BM25 {cross_now}, "
           f"candidates={s.candidates}, chunk_tokens={s.chunk_tokens})\n")
@@ -612,18 +649,19 @@ def paired(a: list[int | None], b: list[int | None], k: int, boots: int = 2000) 
 
 
 def targets(quality: dict[str, dict[str, dict[str, float]]]) -> dict[str, bool]:
+    """The issue's targets, on the order the answer service uses (reordered when measured)."""
     out = {}
     for qset, modes in quality.items():
+        product = modes.get("hybrid, reordered", modes["hybrid"])
         if qset in TARGET_R5:
             target = TARGET_R5[qset]
-            out[f"{qset} hybrid R@5 >= {target}"] = modes["hybrid"]["r@5"] >= target
+            out[f"{qset} hybrid R@5 >= {target}"] = product["r@5"] >= target
         if qset in TARGET_MRR10:
             target = TARGET_MRR10[qset]
-            out[f"{qset} hybrid MRR@10 >= {target}"] = modes["hybrid"]["mrr@10"] >= target
+            out[f"{qset} hybrid MRR@10 >= {target}"] = product["mrr@10"] >= target
         best_part = max(modes["dense"]["r@5"], modes["bm25"]["r@5"])
-        out[f"{qset} hybrid R@5 >= best part"] = modes["hybrid"]["r@5"] >= best_part
+        out[f"{qset} hybrid R@5 >= best part"] = product["r@5"] >= best_part
     return out
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,7 +22,7 @@ from qa.llm.base import BackendError, Message
 from qa.llm.select import embedded_ready
 from qa.prompting import REFUSAL, build_prompt
 from qa.retrieval import Filters
-from qa.schema import Answer
+from qa.schema import Answer, Hit
 from qa.settings import Settings
 
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
@@ -96,6 +96,12 @@ def test_off_corpus_question_is_refused_without_calling_the_model(
     assert llm.calls == []
 
 
+def prompt_passages(answerer: Answerer, question: str, llm: ScriptedLLM) -> list[Hit]:
+    """The passages as the service numbers them for the model: searched, reordered, focused."""
+    hits = answerer.retriever.search(question, answerer.settings.context_passages)
+    return answerer.prompt(question, answerer.reranker.rerank(question, hits), llm).hits
+
+
 def test_wrong_citation_from_the_model_is_repaired(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:
@@ -104,8 +110,7 @@ def test_wrong_citation_from_the_model_is_repaired(
         return "zwei Stunden" in text or "zweistündig" in text
 
     llm = ScriptedLLM("")
-    hits = answerer.retriever.search(question, answerer.settings.context_passages)
-    passages = answerer.prompt(question, hits, llm).hits  # numbered as the model sees them
+    passages = prompt_passages(answerer, question, llm)
     wrong = next(n for n, h in enumerate(passages, 1) if not answers(h.text))
     llm.reply = f"Der Videogipfel dauerte gut zwei Stunden [{wrong}]."
     answer = ask_with(monkeypatch, answerer, llm, question)
@@ -117,7 +122,8 @@ def test_wrong_citation_from_the_model_is_repaired(
     article = answerer.retriever.store.article(citation.article_id)
     assert article is not None and article.text[citation.start:citation.end] == citation.quote
     assert answer.backend == "scripted" and answer.model == "script-1"
-    assert {"retrieval_s", "gate_s", "first_token_s", "total_s"} <= set(answer.timings)
+    assert {"retrieval_s", "gate_s", "rerank_s", "first_token_s", "total_s"} <= set(
+        answer.timings)
 
 
 def test_answer_nothing_supports_falls_back_to_quotes(
@@ -232,9 +238,8 @@ def test_backend_dying_mid_stream_gives_a_message_and_quotes(
 def test_citation_only_reply_is_answered_with_quotes_from_that_passage(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:
-    hits = answerer.retriever.search("Was fordert Lawrow?", answerer.settings.context_passages)
     llm = ScriptedLLM("")
-    passages = answerer.prompt("Was fordert Lawrow?", hits, llm).hits
+    passages = prompt_passages(answerer, "Was fordert Lawrow?", llm)
     right = next(n for n, h in enumerate(passages, 1) if "Sicherheitsgarantien" in h.text)
     llm.reply = f"[{right}]"
     answer = ask_with(monkeypatch, answerer, llm, "Was fordert Lawrow?")

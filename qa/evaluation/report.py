@@ -80,8 +80,8 @@ def is_correct(r: Record) -> bool | None:
 
 def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
     stages: dict[str, list[float]] = {
-        "retrieval_s": [], "gate_s": [], "prompt_s": [], "first_token_s": [], "total_s": [],
-        "prompt_tokens": [],
+        "retrieval_s": [], "gate_s": [], "rerank_s": [], "prompt_s": [], "first_token_s": [],
+        "total_s": [], "prompt_tokens": [],
     }
     for r in results:
         if r.get("error"):
@@ -90,7 +90,8 @@ def _latency(results: Sequence[Record]) -> dict[str, dict[str, Any]]:
         retrieval = t.get("retrieval_s", t.get("search_s"))
         if retrieval is not None:
             stages["retrieval_s"].append(float(retrieval))
-        for key in ("gate_s", "prompt_s", "first_token_s", "total_s", "prompt_tokens"):
+        for key in ("gate_s", "rerank_s", "prompt_s", "first_token_s", "total_s",
+                    "prompt_tokens"):
             if key in t:
                 stages[key].append(float(t[key]))
     return {
@@ -192,6 +193,7 @@ _LABELS = {
     "repaired": "Sentences with a repaired citation",
     "retrieval_s": "Retrieval",
     "gate_s": "Answer gate",
+    "rerank_s": "Passage order (best sentences)",
     "prompt_s": "Prompt (choosing sentences)",
     "first_token_s": "First token",
     "total_s": "Total",

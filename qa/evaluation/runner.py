@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from qa.indexing import IndexReport
     from qa.retrieval import Retriever
     from qa.schema import Answer, Hit
+    from qa.sentence_rerank import SentenceReranker
     from qa.settings import Settings
 
 __all__ = [
@@ -262,7 +263,7 @@ def _index_corpus(
 
 def _evaluate_case(
     case: TestCase, retriever: Retriever, answerer: Answerer | None, k: int,
-    llm_choice: str | None, settings: Settings,
+    llm_choice: str | None, settings: Settings, reranker: SentenceReranker,
 ) -> QuestionResult:
     """Retrieve (and answer) one case; an exception is recorded, never raised."""
     from qa.gate import AnswerGate
@@ -279,8 +280,15 @@ def _evaluate_case(
         result.search_query = query
         t0 = time.perf_counter()
         # as the answer service searches: a period read from the question ranks first
-        hits = retriever.search(query, k, period=retriever.question_period(query))
+        pool = max(k, reranker.fetch(settings.context_passages))
+        hits = retriever.search(query, pool, period=retriever.question_period(query))
         result.timings["search_s"] = round(time.perf_counter() - t0, 5)
+        decision = AnswerGate(settings).decide(query, hits[: settings.context_passages])
+        result.evidence = round(decision.score, 4)
+        result.gate_refused = not decision.answerable
+        result.gate_features = {k: round(v, 4) for k, v in decision.features.items()}
+        # ranks as the answer service orders its passages (after the gate, as there)
+        hits = reranker.reorder(query, hits, settings.context_passages)[:k]
         chunks = [RetrievedChunk(_doc(h), h.text) for h in hits]
         result.retrieved = [
             RetrievedRecord(rank, _doc(h), h.chunk_id, h.start, h.end, round(h.score, 6),
@@ -291,10 +299,6 @@ def _evaluate_case(
             result.rank = first_hit_rank(chunks, case)
             if case.is_multi_doc:
                 result.all_contexts_rank = all_contexts_rank(chunks, case)
-        decision = AnswerGate(settings).decide(query, hits[: settings.context_passages])
-        result.evidence = round(decision.score, 4)
-        result.gate_refused = not decision.answerable
-        result.gate_features = {k: round(v, 4) for k, v in decision.features.items()}
         if answerer is not None:
             answer = answerer.ask(case.question, history=case.history or None,
                                   llm_choice=llm_choice)
@@ -396,6 +400,11 @@ def run_eval(
 
             llm.warm(system_prompt("de"))
     _ = retriever.embedder.model  # load before the first timing
+    from qa.sentence_rerank import reranker_for
+    from qa.support import SupportScorer
+
+    reranker = answerer.reranker if answerer is not None else reranker_for(
+        settings, SupportScorer(retriever.embedder))
 
     done = _load_checkpoint(checkpoint)
     results: list[QuestionResult] = []
@@ -410,7 +419,8 @@ def run_eval(
                 results.append(previous)
                 resumed += 1
                 continue
-            result = _evaluate_case(case, retriever, answerer, k, llm_choice, settings)
+            result = _evaluate_case(case, retriever, answerer, k, llm_choice, settings,
+                                    reranker)
             results.append(result)
             if checkpoint is not None:
                 with Path(checkpoint).open("a", encoding="utf-8") as fh:

@@ -116,7 +116,9 @@ def prompt_tokens_only(variants: list[tuple[str, dict[str, str]]], testset: Path
         for case in cases:
             query = heuristic_condense(case.question, case.history) if case.history \
                 else case.question
-            hits = answerer.retriever.search(query, settings.context_passages)
+            k = settings.context_passages
+            hits = answerer.retriever.search(query, answerer.reranker.fetch(k))
+            hits = answerer.reranker.reorder(query, hits, k)[:k]  # as the service orders them
             counts.append(answerer.prompt(case.question, hits, llm, focus_on=query).tokens)
         print(f"| {name} | {statistics.median(counts):.0f} | {len(counts)} |")
 

@@ -278,6 +278,12 @@ def _evaluate_case(
         query = heuristic_condense(case.question, case.history) if case.history \
             else case.question
         result.search_query = query
+        if answerer is not None:
+            # answered first, as a user's question is: the retrieval metrics below would
+            # otherwise leave its query and passage-sentence vectors cached for it
+            answer = answerer.ask(case.question, history=case.history or None,
+                                  llm_choice=llm_choice)
+            _record_answer(result, answer, case)
         t0 = time.perf_counter()
         # as the answer service searches: a period read from the question ranks first
         pool = max(k, reranker.fetch(settings.context_passages))
@@ -299,10 +305,6 @@ def _evaluate_case(
             result.rank = first_hit_rank(chunks, case)
             if case.is_multi_doc:
                 result.all_contexts_rank = all_contexts_rank(chunks, case)
-        if answerer is not None:
-            answer = answerer.ask(case.question, history=case.history or None,
-                                  llm_choice=llm_choice)
-            _record_answer(result, answer, case)
     except Exception as exc:  # one bad question must not end the run
         result.error = f"{type(exc).__name__}: {exc}"
     return result

@@ -173,7 +173,7 @@ class Answerer:
             return
         # after the gate, which was fitted on the hybrid order; its sentences are cached now
         t0 = time.perf_counter()
-        hits = self.reranker.reorder(query, hits, k)[:k]
+        hits = self.reranker.select(query, hits, k)
         timings["rerank_s"] = time.perf_counter() - t0
 
         if llm is None:

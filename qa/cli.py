@@ -97,9 +97,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         from qa.support import SupportScorer
 
         reranker = reranker_for(settings, SupportScorer(retriever.embedder))
-        hits = retriever.search(args.query, max(args.top_k, reranker.fetch(
-            settings.context_passages)), filters, period=period)
-        hits = reranker.reorder(args.query, hits, settings.context_passages)[:args.top_k]
+        k = args.top_k or settings.top_k
+        hits = retriever.search(args.query, max(k, reranker.fetch(settings.context_passages)),
+                                filters, period=period)
+        hits = reranker.reorder(args.query, hits, settings.context_passages)[:k]
     else:
         hits = retriever.search(args.query, args.top_k, filters, mode=args.mode, period=period)
     _print_scope(retriever.scope(filters))

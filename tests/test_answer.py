@@ -23,6 +23,7 @@ from qa.llm.select import embedded_ready
 from qa.prompting import REFUSAL, build_prompt
 from qa.retrieval import Filters
 from qa.schema import Answer, Hit
+from qa.sentence_rerank import SentenceReranker
 from qa.settings import Settings
 
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
@@ -364,6 +365,9 @@ def test_injected_article_does_not_change_behaviour(
     # whole chunks, so the model reads the injection (a focused prompt leaves it out, below)
     monkeypatch.setattr(answerer, "settings",
                         answerer.settings.model_copy(update={"prompt_focus": False}))
+    # and in the hybrid order: the passage order would take the lead from a passage of
+    # nothing but instructions (tests/test_sentence_rerank.py)
+    monkeypatch.setattr(answerer, "reranker", SentenceReranker(answerer.scorer, None))
     [injected] = [h for h in retriever.search("HACKED Anweisungen", 3) if "HACKED" in h.text][:1]
     search = retriever.search
     # put the injected passage first in the prompt, as if retrieval had ranked it top

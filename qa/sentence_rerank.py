@@ -110,7 +110,8 @@ class SentenceReranker:
 
     def reorder(self, query: str, hits: list[Hit], k: int) -> list[Hit]:
         """`hits` (hybrid order) with its first `depth` passages in fused order and the rest
-        as they were: the answer reads the first `k`."""
+        as they were: the ranking `qa search` and the retrieval metrics show (an answer reads
+        `select`'s passages)."""
         n = self.depth(query, hits, k)
         return self.rerank(query, hits[:n]) + hits[n:]
 

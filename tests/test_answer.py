@@ -23,7 +23,6 @@ from qa.llm.select import embedded_ready
 from qa.prompting import REFUSAL, build_prompt
 from qa.retrieval import Filters
 from qa.schema import Answer, Hit
-from qa.sentence_rerank import SentenceReranker
 from qa.settings import Settings
 
 ARTICLES = Path(__file__).resolve().parents[1] / "data" / "articles"
@@ -98,9 +97,10 @@ def test_off_corpus_question_is_refused_without_calling_the_model(
 
 
 def prompt_passages(answerer: Answerer, question: str, llm: ScriptedLLM) -> list[Hit]:
-    """The passages as the service numbers them for the model: searched, reordered, focused."""
-    hits = answerer.retriever.search(question, answerer.settings.context_passages)
-    return answerer.prompt(question, answerer.reranker.rerank(question, hits), llm).hits
+    """The passages as the service numbers them for the model: searched, selected, focused."""
+    k = answerer.settings.context_passages
+    hits = answerer.retriever.search(question, answerer.reranker.fetch(k))
+    return answerer.prompt(question, answerer.reranker.select(question, hits, k), llm).hits
 
 
 def test_wrong_citation_from_the_model_is_repaired(
@@ -365,9 +365,6 @@ def test_injected_article_does_not_change_behaviour(
     # whole chunks, so the model reads the injection (a focused prompt leaves it out, below)
     monkeypatch.setattr(answerer, "settings",
                         answerer.settings.model_copy(update={"prompt_focus": False}))
-    # and in the hybrid order: the passage order would take the lead from a passage of
-    # nothing but instructions (tests/test_sentence_rerank.py)
-    monkeypatch.setattr(answerer, "reranker", SentenceReranker(answerer.scorer, None))
     [injected] = [h for h in retriever.search("HACKED Anweisungen", 3) if "HACKED" in h.text][:1]
     search = retriever.search
     # put the injected passage first in the prompt, as if retrieval had ranked it top

@@ -104,6 +104,11 @@ def test_an_english_question_reorders_the_deeper_pool(embedder: Embedder) -> Non
     # an English one (no BM25 half to speak of) the first five
     english = reranker.reorder("What did Putin demand?", hits, 3)
     assert english[0].chunk_id == 5
+    # what an answer reads: the passages the fused order selects, in the hybrid order
+    assert reranker.select("Was forderte Putin?", hits, 3) == hits[:3]
+    chosen = reranker.select("What did Putin demand?", hits, 3)
+    assert len(chosen) == 3 and chosen[-1].chunk_id == 5
+    assert [h.chunk_id for h in chosen] == sorted(h.chunk_id for h in chosen)
 
 
 def test_query_vectors_are_reused_and_read_only(

@@ -193,7 +193,7 @@ _LABELS = {
     "repaired": "Sentences with a repaired citation",
     "retrieval_s": "Retrieval",
     "gate_s": "Answer gate",
-    "rerank_s": "Passage order (best sentences)",
+    "rerank_s": "Choosing passages (best sentences)",
     "prompt_s": "Prompt (choosing sentences)",
     "first_token_s": "First token",
     "total_s": "Total",

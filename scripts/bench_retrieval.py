@@ -95,8 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="FAISS OpenMP thread counts to time (default: FAISS's default and 1)")
     p.add_argument("--no-latency", action="store_true")
     p.add_argument("--no-reorder", action="store_true",
-                   help="skip the answer service's passage order (embeds the top passages' "
-                        "sentences: minutes)")
+                   help="skip the best-sentence order of `qa search` (embeds the top "
+                        "passages' sentences: minutes)")
     p.add_argument("--out", type=Path, default=Path("/tmp/bench_retrieval.json"))
     args = p.parse_args(argv)
     if args.weights:
@@ -254,10 +254,11 @@ class Cached:
 
 def reordered(settings, embedder, questions: dict[str, list[dict]], cache: dict[str, list[Cached]],
               n_of: dict[int, int], k: int) -> dict[str, dict]:
-    """The hybrid top k with its head in the answer service's order (`qa.sentence_rerank`,
-    fitted by scripts/fit_sentence_rerank.py): its first `context_passages` are what the
-    service answers from. Through the product's own reranker, with a sentence cache as large
-    as the bench."""
+    """The hybrid top k with its head in the best-sentence order `qa search` shows
+    (`qa.sentence_rerank`, fitted by scripts/fit_sentence_rerank.py); its first
+    `context_passages` are the passages an answer reads (in the hybrid order, so R@5 is the
+    answer's). Through the product's own reranker, with a sentence cache as large as the
+    bench."""
     from qa.sentence_rerank import reranker_for
     from qa.support import SupportScorer
 
@@ -649,7 +650,7 @@ def paired(a: list[int | None], b: list[int | None], k: int, boots: int = 2000) 
 
 
 def targets(quality: dict[str, dict[str, dict[str, float]]]) -> dict[str, bool]:
-    """The issue's targets, on the order the answer service uses (reordered when measured)."""
+    """The issue's targets, on the product's ranking (reordered when measured)."""
     out = {}
     for qset, modes in quality.items():
         product = modes.get("hybrid, reordered", modes["hybrid"])

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Fit the passage order (qa/sentence_rerank.py) on the public bench questions.
 
-The answer service reorders the passages it retrieved by fusing their hybrid rank with the
-rank of their best sentence's cosine to the query:
+`qa search` ranks passages, and an English question's answer chooses its passages, by
+fusing their hybrid rank with the rank of their best sentence's cosine to the query:
 `1 / (rrf_k + hybrid rank) + weight / (rrf_k + sentence rank)`. This script asks every public
 question of germanquad, xquad-de and xquad-en against the bench index (all four corpora, as
 `scripts/bench_retrieval.py` builds it), embeds the sentences of each question's top
@@ -11,7 +11,7 @@ passages once (cached under /tmp/fit_gate_cache with the gate's vectors), grids 
 hybrid order on the odd half, per set. Writes qa/data/sentence_rerank.json with what produced
 it.
 
-The weight and `rrf_k` are picked reordering the `context_passages` the answer reads (5);
+The weight and `rrf_k` are picked reordering the first `context_passages` (5);
 then, per language pairing (a question in its passages' language, or in another, as the gate
 tells them apart), how many hybrid passages to reorder (`--depths`): the depth with the best
 fit-half R@5, the smaller on a tie, since each passage adds its sentences to embed.

@@ -92,7 +92,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     retriever = Retriever(settings)
     filters = _filters(args)
     period = retriever.question_period(args.query, filters)
-    if args.mode == "hybrid":  # in the order the answer service reads its passages
+    if args.mode == "hybrid":  # best sentence fused in (qa/sentence_rerank.py), as fitted
         from qa.sentence_rerank import reranker_for
         from qa.support import SupportScorer
 

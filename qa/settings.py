@@ -180,8 +180,9 @@ class Settings(BaseSettings):
     )
     sentence_rerank: bool = Field(
         True,
-        description="Order the retrieved passages by the hybrid rank fused with their best "
-        "sentence's similarity to the question (fitted; the same passages, better first).",
+        description="Rank passages by the hybrid rank fused with their best sentence's "
+        "similarity to the question (qa search), and let an English question's answer choose "
+        "its passages from the fused top 10 (fitted; answers keep the hybrid order).",
     )
     sentence_rerank_file: Path | None = Field(
         None,

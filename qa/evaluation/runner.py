@@ -293,7 +293,8 @@ def _evaluate_case(
         result.evidence = round(decision.score, 4)
         result.gate_refused = not decision.answerable
         result.gate_features = {k: round(v, 4) for k, v in decision.features.items()}
-        # ranks as the answer service orders its passages (after the gate, as there)
+        # ranks in the order `qa search` shows (after the gate, as in the service); the
+        # first context_passages are the ones an answer reads, so R@5 is the answer's
         hits = reranker.reorder(query, hits, settings.context_passages)[:k]
         chunks = [RetrievedChunk(_doc(h), h.text) for h in hits]
         result.retrieved = [

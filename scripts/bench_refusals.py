@@ -10,6 +10,11 @@ how many answerable ones do, and which step decided, and writes one JSON line pe
 (gate probability, path, answer) so that a fallback policy can be compared offline.
 
     python scripts/bench_refusals.py --index-dir /tmp/qa-bench/index-ct200 --limit 20
+    python scripts/bench_refusals.py --index-dir /tmp/qa-bench/index-ct200 --limit 40 \
+        --kind detail --answerable-limit 0     # only questions whose answer sentence is cut
+
+`--kind detail` makes the unanswerable side of `detail_instances.py`: the article is there,
+the sentences that answer are not (as for the sample test set's unanswerable questions).
 
 `--limit` instances per set and label, taken in hash order from the report half (the gate was
 fitted on the other); with the embedded 1.5B model on 2 cores each answered instance takes
@@ -49,6 +54,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--half", choices=("report", "fit"), default="report")
     p.add_argument("--candidates", type=int, default=100, help="as in fit_gate.py")
     p.add_argument("--limit", type=int, default=20, help="instances per set and label")
+    p.add_argument("--answerable-limit", type=int, default=None,
+                   help="answerable instances per set (default: --limit)")
+    p.add_argument("--kind", choices=("document", "detail"), default="document",
+                   help="unanswerable by dropping the gold document (fit_gate.py) or only the "
+                        "sentences holding the answer (detail_instances.py)")
     p.add_argument("--llm", default="llamacpp", help="answer backend (default: embedded)")
     p.add_argument("--out", type=Path, default=Path("/tmp/bench_refusals.jsonl"))
     return p.parse_args()
@@ -70,14 +80,16 @@ def path_of(answer, gate_answerable: bool) -> str:
     return "other"
 
 
-def sample(instances: list[dict], sets: list[str], half: str, limit: int) -> list[dict]:
-    """`limit` instances per set and label of `half`, in the order of a hash of the id."""
+def sample(instances: list[dict], sets: list[str], half: str, limit: int,
+           answerable_limit: int) -> list[dict]:
+    """`limit` unanswerable and `answerable_limit` answerable instances per set of `half`, in
+    the order of a hash of the id."""
     order = sorted((r for r in instances if r["half"] == half and r["set"] in sets),
                    key=lambda r: hashlib.sha1(f"{r['id']}/{r['y']}".encode()).hexdigest())
     taken: Counter[tuple[str, int]] = Counter()
     out = []
     for row in order:
-        if taken[(row["set"], row["y"])] < limit:
+        if taken[(row["set"], row["y"])] < (answerable_limit if row["y"] else limit):
             taken[(row["set"], row["y"])] += 1
             out.append(row)
     return out
@@ -99,11 +111,19 @@ def main() -> int:
     settings = Settings(index_dir=args.index_dir)
     retriever = Retriever(settings)
     instances, _, _ = fit_gate.collect(args, settings, retriever, bench, sets, args.index_dir)
+    if args.kind == "detail":
+        import detail_instances
+
+        details, _ = detail_instances.collect(settings, retriever, retriever.embedder, bench,
+                                              sets, args.candidates)
+        instances = [r for r in instances if r["y"]] + details
     answers = {(name, q["id"]): q.get("answers", []) + q.get("answers_en", [])
                for name, qs in br.load_questions(bench, sets, 0).items() for q in qs}
     answerer = Answerer(settings, retriever)
-    chosen = sample(instances, sets, args.half, args.limit)
-    print(f"{len(chosen)} instances ({args.limit} per set and label, {args.half} half)",
+    answerable_limit = args.limit if args.answerable_limit is None else args.answerable_limit
+    chosen = sample(instances, sets, args.half, args.limit, answerable_limit)
+    print(f"{len(chosen)} instances ({args.limit} unanswerable ({args.kind}) and "
+          f"{answerable_limit} answerable per set, {args.half} half)",
           file=sys.stderr)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     t0 = time.perf_counter()
@@ -122,6 +142,7 @@ def main() -> int:
             c["contains"] += contains
             out.write(json.dumps({
                 "set": row["set"], "id": row["id"], "answerable": bool(row["y"]),
+                "kind": row.get("kind", "document") if not row["y"] else "answerable",
                 "question": row["question"], "gate_p": round(decision.score, 4),
                 "gate_margin": round(decision.margin, 4),
                 "gate_answerable": decision.answerable, "path": path,

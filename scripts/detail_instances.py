@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import bench_retrieval as br
-import fit_gate as fg
+from bench_cache import CACHE, cache_key, half
 
 
 def _norm(text: str) -> str:
@@ -65,12 +65,12 @@ def collect(settings, retriever, embedder, bench: Path, sets: list[str],
     from qa.store import current_folder
 
     files = [bench / s / "questions.jsonl" for s in sets]
-    key = fg._cache_key("detail", str(current_folder(settings.index_dir)),
+    key = cache_key("detail", str(current_folder(settings.index_dir)),
                         [(str(f), f.stat().st_mtime) for f in files], candidates,
                         {k: getattr(settings, k) for k in (
                             "context_passages", "candidates", "dense_weight", "bm25_weight",
                             "rrf_k", "cross_dense_weight", "cross_bm25_weight", "embed_model")})
-    path = fg.CACHE / f"details-{key}.pkl"
+    path = CACHE / f"details-{key}.pkl"
     if path.is_file():
         rows, skipped = pickle.loads(path.read_bytes())
         print(f"{len(rows)} detail instances from {path}")
@@ -126,10 +126,10 @@ def collect(settings, retriever, embedder, bench: Path, sets: list[str],
         if any(a in _norm(h.text) for h in hits for a in answers):
             skipped["answer still in a passage"] += 1
             continue
-        rows.append({"set": qset, "id": q["id"], "half": fg.half(q["id"]),
+        rows.append({"set": qset, "id": q["id"], "half": half(q["id"]),
                      "question": q["question"], "y": 0, "kind": "detail", "hits": hits})
     print(f"{len(rows)} detail instances in {time.perf_counter() - t0:.0f} s; left out: "
           f"{dict(skipped)}")
-    fg.CACHE.mkdir(parents=True, exist_ok=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps((rows, skipped)))
     return rows, skipped

@@ -44,6 +44,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import bench_retrieval as br  # noqa: E402
 import numpy as np  # noqa: E402
+from bench_cache import CACHE, half  # noqa: E402
+from bench_cache import cache_key as _cache_key  # noqa: E402
 
 from qa.evaluation.logistic import fit_logistic, predict  # noqa: E402
 
@@ -82,10 +84,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def half(qid: str) -> str:
-    return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
-
-
 def rates(p: np.ndarray, y: np.ndarray, threshold: float | np.ndarray) -> dict[str, float]:
     refused = p < threshold
     ans, una = y == 1, y == 0
@@ -95,13 +93,6 @@ def rates(p: np.ndarray, y: np.ndarray, threshold: float | np.ndarray) -> dict[s
         "refusal_precision": float((refused & una).sum() / max(1, refused.sum())),
         "n_answerable": int(ans.sum()), "n_unanswerable": int(una.sum()),
     }
-
-
-CACHE = Path("/tmp/fit_gate_cache")
-
-
-def _cache_key(*parts: object) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def collect(args: argparse.Namespace, settings, retriever, bench: Path, sets: list[str],

@@ -12,7 +12,9 @@ passage was retrieved in the prompt's passages (a refusal there is a false refus
 The public questions are split by a hash of their id: the gate is fitted on one half (a
 logistic model over the gate's features, threshold chosen for `--target-frr` false refusals)
 and reported on the other, per set. The sample test set's unanswerable questions are reported
-too (never fitted on). Writes qa/data/answer_gate.json with the settings that produced it.
+too (never fitted on), and so is a second kind of unanswerable instance, the article kept but
+its answering sentences cut (`detail_instances.py`, `--no-details` skips it). Writes
+qa/data/answer_gate.json with the settings that produced it.
 
 Searching the instances and embedding their sentences takes minutes the first time; both are
 cached under /tmp/fit_gate_cache (instances by index generation and retrieval settings,

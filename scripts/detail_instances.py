@@ -16,7 +16,6 @@ Used by `fit_gate.py` (reported beside the document-dropped kind) and `bench_ref
 from __future__ import annotations
 
 import pickle
-import re
 import time
 from collections import Counter
 from dataclasses import replace
@@ -27,7 +26,9 @@ from bench_cache import CACHE, cache_key, half
 
 
 def _norm(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().lower()
+    """As the indexer stores text (NFC, collapsed whitespace: `bench_retrieval.norm`), folded
+    to lower case, so an answer is found in a sentence however either is written."""
+    return br.norm(text).lower()
 
 
 def bm25_score(bm25, query: str, title: str, text: str) -> float:

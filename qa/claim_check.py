@@ -33,14 +33,15 @@ CLAIM_CHECK_FILE = Path(__file__).parent / "data" / "claim_check.json"
 #: What `pair_features` computes; the fit script picks `FEATURES` from these.
 FEATURE_POOL = ("support", "missing_sentence", "missing_window", "attribute_conflict", "short",
                 "short_support", "short_new", "short_question_missing",
-                "short_question_support", "short_question_gap", "short_top")
+                "short_question_support", "short_question_gap", "short_top",
+                "short_question_absent")
 #: The fitted model's inputs. The support score itself is not one: on a claim set whose true
 #: claims are the passage's own words it would learn to demand verbatim copies, and models
 #: reword ("dauerte" for "hatten gesprochen"). It stays a precondition (QA_SUPPORT_THRESHOLD),
 #: and the model judges what rewording cannot excuse: key words missing, attributes changed.
 FEATURES = ("missing_sentence", "missing_window", "attribute_conflict", "short",
             "short_support", "short_new", "short_question_missing", "short_question_support",
-            "short_question_gap", "short_top")
+            "short_question_gap", "short_top", "short_question_absent")
 #: Words of a reply's frame, not of its claim ("Laut dem Artikel ...", "Die Antwort ist ...").
 FRAMING = set(analyze(
     "antwort antworten lautet laut text texten artikel artikeln passage passagen quelle quellen "
@@ -237,6 +238,10 @@ def pair_features(
         # "Die Antwort lautet: 1924." is stated by the sentence that answers the question best,
         # whose own words the reply barely shares (its support score is low)
         "short_top": short * float(question_gap <= 0.0),
+        # a figure from a passage about something else ("120.000 Soldaten" to a question about
+        # NATO troops in Romania): the question's names are not in that passage at all
+        "short_question_absent": short * (sum(not evidence.passage.has(q) for q in question)
+                                          / len(question) if question else 0.0),
     }
 
 

@@ -7,7 +7,9 @@ change exactly one thing a small model gets wrong: the answer span, a name, a nu
 nationality/role word swapped for another of the same kind that the paragraph does not hold,
 and the answer swapped for a span of the same kind from *another sentence of the same
 paragraph* (every word is then in the evidence, just not in one sentence: the
-Rjabkow/Lawrow case), also as a short reply (the "120.000 Soldaten" case).
+Rjabkow/Lawrow case), also as a short reply; and a short reply taken from *another document*
+that states it, checked against that document (the "120.000 Soldaten" case: a figure the
+model found in a passage about something else, which that passage does state).
 
 Choices are deterministic (a hash of the question id), so the set is the same on every run.
 """
@@ -16,17 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from qa.bm25 import analyze
+from qa.bm25 import BM25Index, analyze
 from qa.chunking import split_sentences
-from qa.claim_check import NATIONALITIES, ROLES
+from qa.claim_check import NATIONALITIES, ROLES, SHORT_CLAIM, claim_terms
 from qa.support import EvidenceTerms
 
 TRUE_KINDS = ("sentence", "fragment", "framed", "short")
 FALSE_KINDS = ("answer_swap", "name_swap", "number_swap", "attribute_swap", "in_passage",
-               "short_in_passage", "short_swap")
+               "short_in_passage", "short_swap", "short_elsewhere")
+#: How deep in a question's BM25 ranking of other paragraphs a "short_elsewhere" donor is sought.
+ELSEWHERE_DEPTH = 50
 
 _FRAMES = ("Laut dem Artikel gilt: {s}", "Im Text heißt es: {s}", "Den Angaben zufolge: {s}")
 _SHORT = ("{a}.", "Die Antwort ist {a}.", "Es ist {a}.", "Die Antwort lautet: {a}.")
@@ -59,8 +65,13 @@ def answer_kind(text: str) -> str:
     return "name" if text[:1].isupper() else "phrase"
 
 
+@lru_cache(maxsize=8)
+def _folded(text: str) -> str:
+    return text.casefold()
+
+
 def _absent(candidate: str, evidence: str) -> bool:
-    return candidate.casefold() not in evidence.casefold()
+    return candidate.casefold() not in _folded(evidence)
 
 
 def _replace_once(text: str, old: str, new: str) -> str | None:
@@ -204,8 +215,49 @@ def pools_from(questions: Iterable[dict]) -> tuple[dict[str, list[str]], list[st
     return ({k: sorted(set(v)) for k, v in pools.items()}, sorted(set(names)))
 
 
+def elsewhere_claim(q: dict, qset: str, near: Sequence[str],
+                    donors: dict[str, list[dict]]) -> Claim | None:
+    """The question answered with another document's answer of the same kind, checked against
+    that document's paragraph, which states it but is about something else.
+
+    `near`: the donors' paragraphs in the order BM25 ranks them for the question (the
+    near-topic passages a retriever hands the model: "120.000 Soldaten ... verlegt" for a
+    question about NATO soldiers moved to Romania); `donors`: each paragraph's questions. The
+    first paragraph of another document with an answer of the question's kind gives it. Only
+    the question says the reply is wrong, so this kind teaches the check to ask whether the
+    passage is about what the question asks."""
+    answer = q["answers"][0]
+    kind, home = answer_kind(answer), q.get("doc") or q["title"]
+    for paragraph in near:
+        fits = [d for d in donors[paragraph] if answer_kind(d["answers"][0]) == kind
+                and (d.get("doc") or d["title"]) != home
+                and _absent(d["answers"][0], q["context"])]
+        if fits:
+            donor = fits[int(hashlib.sha1(q["id"].encode()).hexdigest(), 16) % len(fits)]
+            reply = (_pick(_SHORT, q["id"] + "e") or "{a}").format(a=donor["answers"][0])
+            return Claim(q["id"], qset, "short_elsewhere", 0, reply, q["question"],
+                         donor["context"], donor["title"])
+    return None
+
+
 def build(questions_by_set: dict[str, list[dict]]) -> list[Claim]:
     everything = [q for qs in questions_by_set.values() for q in qs]
     pools, names = pools_from(everything)
-    return [c for qset, qs in questions_by_set.items() for q in qs
-            for c in claims_for(q, qset, pools, names)]
+    claims = [c for qset, qs in questions_by_set.items() for q in qs
+              for c in claims_for(q, qset, pools, names)]
+    usable = {c.qid for c in claims}  # questions whose answer sentence was found
+    # only replies the check reads as elliptic: a longer one ("Bohnen, Mais, Weizen und Obst")
+    # is judged as a statement of its own, which its passage does make
+    donors: dict[str, list[dict]] = defaultdict(list)
+    for q in everything:
+        if q["id"] in usable and len(claim_terms(q["answers"][0])) <= SHORT_CLAIM:
+            donors[q["context"]].append(q)
+    paragraphs = sorted(donors)
+    index = BM25Index.build(list(range(len(paragraphs))), paragraphs)
+    for qset, qs in questions_by_set.items():
+        for q in qs:
+            near = [paragraphs[i] for i, _ in index.search(q["question"], ELSEWHERE_DEPTH)]
+            if q["id"] in usable and (
+                    claim := elsewhere_claim(q, qset, near, donors)) is not None:
+                claims.append(claim)
+    return claims

@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from qa.answer_type import expected_type
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages, surroundings
-from qa.extractive import closest_quote, extract_answer
+from qa.extractive import closest_quote, extract_answer, gives_asked
 from qa.fallback import DEFAULT_FALLBACK_FILE, load_fallback
 from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
@@ -254,8 +255,12 @@ class Answerer:
             # Small models sometimes only point: "[2]". Quote what that passage says.
             _, cited = parse_markers(raw, len(hits))
             quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
-            notice = "The model only cited passages; showing what they say." if quotes else None
-            return turn.answer(quotes if cited else [], hits, notice=notice)
+            if not cited or not quotes:
+                return turn.answer([], hits)
+            answer = self._extractive(turn, hits, quotes)
+            if not answer.refused:
+                answer.notice = "The model only cited passages; showing what they say."
+            return answer
         sentences = self.verifier.verify(parsed, hits, turn.lang, turn.query, scopes)
         # only what a passage states is shown; sentences making no claim of their own
         # ("Laut den Artikeln:") go with the rest
@@ -285,6 +290,8 @@ class Answerer:
                 quoted.notice = f"{notice}; showing quoted passages instead."
                 quoted.left_out = left_out
                 return quoted
+            if quoted.notice:  # the quotes did not give what the question asks for
+                notice += "; " + quoted.notice[:1].lower() + quoted.notice[1:-1]
         answer = turn.answer([], hits, notice=f"{notice}.")
         answer.left_out = left_out
         return answer
@@ -292,9 +299,15 @@ class Answerer:
     def _extractive(
         self, turn: _Turn, hits: list[Hit], quotes: list[AnswerSentence] | None = None,
     ) -> Answer:
-        """Quotes as the answer: `quotes`, or the best ones for the question."""
+        """Quotes as the answer: `quotes`, or the best ones for the question; none when the
+        question asks for a date or a number and no quote gives one (`quote_type_check`: a
+        sentence on the topic without the figure does not answer "Wie viele …?")."""
         if quotes is None:
             quotes = extract_answer(turn.question, hits, self.scorer)
+        if quotes and self.settings.quote_type_check and not gives_asked(turn.question, quotes):
+            asked = expected_type(turn.question, leading=True)
+            return turn.answer([], hits, notice=f"The closest passages give no {asked} for "
+                               "this; they are shown as related, not as an answer.")
         answer = turn.answer(quotes, hits)
         quoted = {language(s.text) for s in answer.sentences}
         if quoted and turn.lang not in quoted:  # an English question, German quotes

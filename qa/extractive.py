@@ -103,6 +103,16 @@ def extract_answer(
     return out
 
 
+def gives_asked(question: str, quotes: list[AnswerSentence]) -> bool:
+    """False when the question's leading word asks for a date or a number ("Wie viele Menschen
+    leben im Donbass?") and no quote gives one: such quotes are on the topic, not an answer.
+    The quotes are chosen without this rule (`typed` would pick other sentences and miss
+    answers worded apart from the question); only the verdict on them is added."""
+    asked = expected_type(question, leading=True)
+    return asked not in ("date", "number") or any(has_type(q.text, asked, question)
+                                                  for q in quotes)
+
+
 def closest_quote(
     claims: list[str], hits: list[Hit], scorer: SupportScorer, min_support: float,
     lang: str | None = None,

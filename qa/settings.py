@@ -227,6 +227,11 @@ class Settings(BaseSettings):
         "refusal, quotes of the passage closest to it, or ('fitted') quotes unless the gate "
         "barely passed the question (fallback_file; measured neutral, README 'Whole path').",
     )
+    quote_type_check: bool = Field(
+        True, description="Quotes shown as an answer (quote-only mode, fallbacks) must give the "
+        "date or number a 'Wann/Wie viele' question asks for; else the reply says the passages "
+        "give none and shows them as related (README 'Answers and citations').",
+    )
     fallback_file: Path | None = Field(
         None,
         description="The gate margin below which on_unsupported='fitted' refuses (scripts/"

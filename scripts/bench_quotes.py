@@ -8,9 +8,13 @@ answer gate first, then the quote picker, and reports per set how many unanswera
 end refused and how many answerable ones do, and how often an answered question's quotes hold
 a gold answer. It compares the quote picker with and without the answer-type rule (a question
 asking for a date or a number is answered only by a sentence that gives one,
-`qa.extractive._candidates`), which is computed, not fitted.
+`qa.extractive._candidates`), which is computed, not fitted, and with the product's check on
+the quotes as picked (`checked`: a question asking for a date or a number whose quotes give
+none is refused, `qa.extractive.gives_asked`). `--kind detail` takes the unanswerable side
+from `detail_instances.py` (the article is there, the sentences holding the answer are cut).
 
     python scripts/bench_quotes.py --index-dir /tmp/qa-bench/index-ct200 [--half report]
+        [--kind detail]
 
 Needs the bench index of `bench_retrieval.py` (all four corpora); the searched instances and
 the sentence vectors come from `fit_gate.py`'s cache when it has run, else they are computed
@@ -36,6 +40,8 @@ import bench_retrieval as br  # noqa: E402
 import fit_gate  # noqa: E402
 
 SETS = ("germanquad", "xquad-de", "xquad-en")
+RULES = {"plain": "without", "typed": "with the type rule",
+         "checked": "picked without, checked (shipped)"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,6 +53,9 @@ def parse_args() -> argparse.Namespace:
                    help="which half of the questions (the gate was fitted on 'fit')")
     p.add_argument("--candidates", type=int, default=100, help="as in fit_gate.py")
     p.add_argument("--limit", type=int, default=0, help="instances per set and label (0 = all)")
+    p.add_argument("--kind", choices=("document", "detail"), default="document",
+                   help="unanswerable instances: gold document dropped, or only the "
+                        "sentences holding the answer cut (detail_instances.py)")
     return p.parse_args()
 
 
@@ -90,7 +99,7 @@ def main() -> int:
         return 0
     from qa.evaluation.metrics import contains_answer
     from qa.evaluation.report import md_table
-    from qa.extractive import extract_answer
+    from qa.extractive import extract_answer, gives_asked
     from qa.gate import AnswerGate
     from qa.retrieval import Retriever
     from qa.settings import Settings
@@ -98,6 +107,12 @@ def main() -> int:
     settings = Settings(index_dir=args.index_dir)
     retriever = Retriever(settings)
     instances, _, _ = fit_gate.collect(args, settings, retriever, bench, sets, args.index_dir)
+    if args.kind == "detail":
+        import detail_instances
+
+        details, _ = detail_instances.collect(settings, retriever, retriever.embedder, bench,
+                                              sets, args.candidates)
+        instances = [r for r in instances if r["y"]] + details
     answers = {(name, q["id"]): q.get("answers", []) + q.get("answers_en", [])
                for name, qs in br.load_questions(bench, sets, 0).items() for q in qs}
     scorer = preloaded_scorer(retriever.embedder)
@@ -117,9 +132,11 @@ def main() -> int:
         if not gate.decide(row["question"], row["hits"]).answerable:
             c[f"{label} gate"] += 1
             continue
-        for rule in ("plain", "typed"):
+        for rule in RULES:
             quotes = extract_answer(row["question"], row["hits"], scorer,
                                     typed=rule == "typed")
+            if rule == "checked" and not gives_asked(row["question"], quotes):
+                quotes = []
             if not quotes:
                 c[f"{label} {rule} no quote"] += 1
             elif row["y"] and contains_answer(" ".join(s.text for s in quotes),
@@ -129,10 +146,10 @@ def main() -> int:
 
     rows = []
     for name, c in counts.items():
-        for rule in ("plain", "typed"):
+        for rule in RULES:
             refused_u = c["unanswerable gate"] + c[f"unanswerable {rule} no quote"]
             refused_a = c["answerable gate"] + c[f"answerable {rule} no quote"]
-            rows.append([name, "with the type rule" if rule == "typed" else "without",
+            rows.append([name, RULES[rule],
                          refused_u / max(1, c["unanswerable"]),
                          refused_a / max(1, c["answerable"]),
                          c[f"contains {rule}"] / max(1, c["answerable"]),

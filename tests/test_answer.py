@@ -222,6 +222,28 @@ def test_the_optional_type_rule_quotes_no_sentence_without_the_number_asked_for(
     assert extract_answer(question, hits, answerer.scorer, typed=True) == []
 
 
+def test_quotes_without_the_number_asked_for_are_related_not_an_answer(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    """The issue's Donbass question: the passages speak of the Donbass's people but give no
+    number, so neither quote-only mode nor a model that only points at them answers it."""
+    question = "Wie viele Menschen leben im Donbass?"
+    quoted = answerer.ask(question, llm_choice="extractive")
+    assert quoted.refused and quoted.text == REFUSAL["de"]
+    assert quoted.notice and "give no number" in quoted.notice and quoted.sources
+    pointed = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question)
+    assert pointed.refused and pointed.notice and "give no number" in pointed.notice
+    # the same quotes stay an answer where the question asks for no figure
+    monkeypatch.setattr(answerer.settings, "quote_type_check", False)
+    assert not answerer.ask(question, llm_choice="extractive").refused
+
+
+def test_quotes_that_give_the_date_asked_for_stay_an_answer(answerer: Answerer) -> None:
+    answer = answerer.ask("Wann trafen sich Blinken und Lawrow in Stockholm?",
+                          llm_choice="extractive")
+    assert not answer.refused and "Donnerstag" in answer.text
+
+
 def test_backend_dying_mid_stream_gives_a_message_and_quotes(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:

@@ -58,3 +58,17 @@ def test_only_a_leading_question_word_sets_the_type_of_a_quote(question: str, ki
 def test_fractions_written_as_words_are_numbers() -> None:
     for sentence in ("Sie sprachen anderthalb Stunden.", "Es dauerte eineinhalb Tage."):
         assert has_type(sentence, "number", "Wie lange dauerte es?")
+
+
+def test_quotes_must_give_the_figure_asked_for() -> None:
+    from qa.extractive import gives_asked
+    from qa.schema import AnswerSentence
+
+    def quotes(*texts: str) -> list[AnswerSentence]:
+        return [AnswerSentence(t, [], verified=True) for t in texts]
+
+    asked = "Wie viele Menschen leben im Donbass?"
+    assert not gives_asked(asked, quotes("Im Donbass leben viele russische Staatsbürger."))
+    assert gives_asked(asked, quotes("Im Donbass leben viele.", "Dort leben 3,5 Millionen."))
+    assert gives_asked("Was fordert Lawrow?", quotes("Lawrow fordert Garantien."))
+    assert not gives_asked("Wann trafen sie sich?", quotes("Sie trafen sich in Genf."))

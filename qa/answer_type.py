@@ -51,7 +51,9 @@ _DATE = re.compile(
     rf"\b(1\d{{3}}|20\d{{2}})\b|\b\d{{1,2}}\.\s?(\d{{1,2}}\.|{_MONTH})|\b({_MONTH})\b|"
     r"\bjahrhundert|\bjahrhunderts\b|\bjahrzehnt|\bcentury\b|\b\d{2,4}er\b|"
     r"\b(montag|dienstag|mittwoch|donnerstag|freitag|samstag|sonntag|"
-    r"gestern|heute|morgen|vorjahr|frühjahr|herbst|sommer|winter)\b|\bv\.\s?chr\b|\bn\.\s?chr\b",
+    r"gestern|heute|morgen|vorjahr|frühjahr|herbst|sommer|winter)\b|\bv\.\s?chr\b|\bn\.\s?chr\b|"
+    # a year before 1000 only where something says it is one ("ca. 750", "im Jahr 882")
+    r"(?:\bca\.|\bcirca|\bim jahre?|\banno|\bc\.)\s?\d{2,3}\b",
     re.IGNORECASE)
 _NUMBER = re.compile(
     r"\d+(?:[.,]\d+)*|\b(anderthalb|\w+einhalb|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|"

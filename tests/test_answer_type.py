@@ -72,3 +72,11 @@ def test_quotes_must_give_the_figure_asked_for() -> None:
     assert gives_asked(asked, quotes("Im Donbass leben viele.", "Dort leben 3,5 Millionen."))
     assert gives_asked("Was fordert Lawrow?", quotes("Lawrow fordert Garantien."))
     assert not gives_asked("Wann trafen sie sich?", quotes("Sie trafen sich in Genf."))
+
+
+def test_an_early_year_counts_where_something_says_it_is_one() -> None:
+    asked = "Wann wurde der Staat Rus am Dnepr gegründet?"
+    assert has_type("* ca. 750: Skandinavische Siedlung in Staraja Ladoga.", "date", asked)
+    assert has_type("Im Jahr 882 wurde Kiew Hauptstadt.", "date", asked)
+    assert not has_type("Die Siedlung hatte 750 Einwohner.", "date", asked)
+    assert not has_type("Die Preise stiegen um 20 Prozent in 50 Ländern.", "date", asked)

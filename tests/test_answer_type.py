@@ -80,3 +80,6 @@ def test_an_early_year_counts_where_something_says_it_is_one() -> None:
     assert has_type("Im Jahr 882 wurde Kiew Hauptstadt.", "date", asked)
     assert not has_type("Die Siedlung hatte 750 Einwohner.", "date", asked)
     assert not has_type("Die Preise stiegen um 20 Prozent in 50 Ländern.", "date", asked)
+    assert has_type("Die Erwärmung begann vor etwa 13.000 Jahren.", "date", asked)
+    assert has_type("Rapid warming began about 13,000 years ago.", "date", asked)
+    assert not has_type("Vor dem Rathaus standen 13.000 Menschen.", "date", asked)

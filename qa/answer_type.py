@@ -55,7 +55,7 @@ _DATE = re.compile(
     # a year before 1000 only where something says it is one ("ca. 750", "im Jahr 882")
     r"(?:\bca\.|\bcirca|\bim jahre?|\banno|\bc\.)\s?\d{2,3}\b|"
     # a time counted back: "vor etwa 13.000 Jahren", "about 13,000 years ago"
-    r"\bvor\s(?:\w+\s){0,2}?[\d.,]+\s(?:\w+\s)?(?:jahr|jahrzehnt|jahrhundert)|\byears?\sago\b",
+    r"\bvor\s(?:\w+\s){0,2}?[\d.,]+\s(?:\w+\s)?(?:jahr|jahrzehnt|jahrhundert)|\byears?\sago\b|\d\s?BP\b",
     re.IGNORECASE)
 _NUMBER = re.compile(
     r"\d+(?:[.,]\d+)*|\b(anderthalb|\w+einhalb|zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|"

@@ -83,3 +83,4 @@ def test_an_early_year_counts_where_something_says_it_is_one() -> None:
     assert has_type("Die Erwärmung begann vor etwa 13.000 Jahren.", "date", asked)
     assert has_type("Rapid warming began about 13,000 years ago.", "date", asked)
     assert not has_type("Vor dem Rathaus standen 13.000 Menschen.", "date", asked)
+    assert has_type("Die Erwärmung begann etwa 13.000 BP.", "date", asked)

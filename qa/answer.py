@@ -14,11 +14,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from qa.answer_type import expected_type
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages, surroundings
-from qa.extractive import closest_quote, extract_answer, gives_asked
+from qa.extractive import closest_quote, extract_answer, missing_figure
 from qa.fallback import DEFAULT_FALLBACK_FILE, load_fallback
 from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
@@ -304,9 +303,10 @@ class Answerer:
         sentence on the topic without the figure does not answer "Wie viele …?")."""
         if quotes is None:
             quotes = extract_answer(turn.question, hits, self.scorer)
-        if quotes and self.settings.quote_type_check and not gives_asked(turn.question, quotes):
-            asked = expected_type(turn.question, leading=True)
-            return turn.answer([], hits, notice=f"The closest passages give no {asked} for "
+        check = quotes and self.settings.quote_type_check
+        missing = missing_figure(turn.question, quotes) if check else None
+        if missing:
+            return turn.answer([], hits, notice=f"The closest passages give no {missing} for "
                                "this; they are shown as related, not as an answer.")
         answer = turn.answer(quotes, hits)
         quoted = {language(s.text) for s in answer.sentences}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from qa.answer_type import expected_type, has_type
+from qa.answer_type import AnswerType, expected_type, has_type
 from qa.language import language
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import SentenceSpan, SupportScorer, content_stems, passage_sentences
@@ -103,14 +103,16 @@ def extract_answer(
     return out
 
 
-def gives_asked(question: str, quotes: list[AnswerSentence]) -> bool:
-    """False when the question's leading word asks for a date or a number ("Wie viele Menschen
-    leben im Donbass?") and no quote gives one: such quotes are on the topic, not an answer.
-    The quotes are chosen without this rule (`typed` would pick other sentences and miss
-    answers worded apart from the question); only the verdict on them is added."""
+def missing_figure(question: str, quotes: list[AnswerSentence]) -> AnswerType | None:
+    """"date" or "number" when the question's leading word asks for one ("Wie viele Menschen
+    leben im Donbass?") and no quote gives it: such quotes are on the topic, not an answer;
+    else None. The quotes are chosen without this rule (`typed` would pick other sentences
+    and miss answers worded apart from the question); only the verdict on them is added."""
     asked = expected_type(question, leading=True)
-    return asked not in ("date", "number") or any(has_type(q.text, asked, question)
-                                                  for q in quotes)
+    if asked in ("date", "number") and not any(has_type(q.text, asked, question)
+                                               for q in quotes):
+        return asked
+    return None
 
 
 def closest_quote(

@@ -10,7 +10,7 @@ a gold answer. It compares the quote picker with and without the answer-type rul
 asking for a date or a number is answered only by a sentence that gives one,
 `qa.extractive._candidates`), which is computed, not fitted, and with the product's check on
 the quotes as picked (`checked`: a question asking for a date or a number whose quotes give
-none is refused, `qa.extractive.gives_asked`). `--kind detail` takes the unanswerable side
+none is refused, `qa.extractive.missing_figure`). `--kind detail` takes the unanswerable side
 from `detail_instances.py` (the article is there, the sentences holding the answer are cut).
 
     python scripts/bench_quotes.py --index-dir /tmp/qa-bench/index-ct200 [--half report]
@@ -99,7 +99,7 @@ def main() -> int:
         return 0
     from qa.evaluation.metrics import contains_answer
     from qa.evaluation.report import md_table
-    from qa.extractive import extract_answer, gives_asked
+    from qa.extractive import extract_answer, missing_figure
     from qa.gate import AnswerGate
     from qa.retrieval import Retriever
     from qa.settings import Settings
@@ -135,7 +135,7 @@ def main() -> int:
         for rule in RULES:
             quotes = extract_answer(row["question"], row["hits"], scorer,
                                     typed=rule == "typed")
-            if rule == "checked" and not gives_asked(row["question"], quotes):
+            if rule == "checked" and missing_figure(row["question"], quotes):
                 quotes = []
             if not quotes:
                 c[f"{label} {rule} no quote"] += 1

@@ -255,9 +255,8 @@ def build(questions_by_set: dict[str, list[dict]]) -> list[Claim]:
     paragraphs = sorted(donors)
     index = BM25Index.build(list(range(len(paragraphs))), paragraphs)
     for qset, qs in questions_by_set.items():
-        for q in qs:
+        for q in (q for q in qs if q["id"] in usable):
             near = [paragraphs[i] for i, _ in index.search(q["question"], ELSEWHERE_DEPTH)]
-            if q["id"] in usable and (
-                    claim := elsewhere_claim(q, qset, near, donors)) is not None:
+            if (claim := elsewhere_claim(q, qset, near, donors)) is not None:
                 claims.append(claim)
     return claims

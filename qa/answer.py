@@ -256,7 +256,7 @@ class Answerer:
             quotes = extract_answer(turn.question, hits, self.scorer, only=set(cited))
             if not cited or not quotes:
                 return turn.answer([], hits)
-            answer = self._extractive(turn, hits, quotes)
+            answer = self._extractive(turn, hits, quotes, after_model=True)
             if not answer.refused:
                 answer.notice = "The model only cited passages; showing what they say."
             return answer
@@ -284,7 +284,7 @@ class Answerer:
             # the sentence the model leaned on, else the best quotes for the question
             closest = closest_quote([s.text for s in left_out], hits, self.scorer,
                                     self.settings.support_threshold, turn.lang)
-            quoted = self._extractive(turn, hits, closest or None)
+            quoted = self._extractive(turn, hits, closest or None, after_model=True)
             if not quoted.refused:
                 quoted.notice = f"{notice}; showing quoted passages instead."
                 quoted.left_out = left_out
@@ -297,13 +297,19 @@ class Answerer:
 
     def _extractive(
         self, turn: _Turn, hits: list[Hit], quotes: list[AnswerSentence] | None = None,
+        after_model: bool = False,
     ) -> Answer:
-        """Quotes as the answer: `quotes`, or the best ones for the question; none when the
-        question asks for a date or a number and no quote gives one (`quote_type_check`: a
-        sentence on the topic without the figure does not answer "Wie viele …?")."""
+        """Quotes as the answer: `quotes`, or the best ones for the question.
+
+        `after_model`: they stand in for a model's answer that failed the check or only cited
+        passages; then none are shown when the question asks for a date or a number and no
+        quote gives one (`quote_type_check`: the model found nothing and the quotes are on the
+        topic, not an answer: "Wie viele Menschen leben im Donbass?"). Quote-only mode does
+        without: there it refused answerable questions whose answer sentence is worded apart
+        from the question (README, "Gate and quotes together")."""
         if quotes is None:
             quotes = extract_answer(turn.question, hits, self.scorer)
-        check = quotes and self.settings.quote_type_check
+        check = quotes and after_model and self.settings.quote_type_check
         missing = missing_figure(turn.question, quotes) if check else None
         if missing:
             return turn.answer([], hits, notice=f"The closest passages give no {missing} for "

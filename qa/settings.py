@@ -228,9 +228,9 @@ class Settings(BaseSettings):
         "barely passed the question (fallback_file; measured neutral, README 'Whole path').",
     )
     quote_type_check: bool = Field(
-        True, description="Quotes shown as an answer (quote-only mode, fallbacks) must give the "
-        "date or number a 'Wann/Wie viele' question asks for; else the reply says the passages "
-        "give none and shows them as related (README 'Answers and citations').",
+        True, description="Quotes standing in for a model's rejected or cite-only answer must "
+        "give the date or number a 'Wann/Wie viele' question asks for; else the reply says the "
+        "passages give none and shows them as related (README 'Answers and citations').",
     )
     fallback_file: Path | None = Field(
         None,

@@ -226,21 +226,26 @@ def test_quotes_without_the_number_asked_for_are_related_not_an_answer(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:
     """The issue's Donbass question: the passages speak of the Donbass's people but give no
-    number, so neither quote-only mode nor a model that only points at them answers it."""
+    number, so a model that only points at them ("[1] [2]") gets no quotes as its answer."""
     question = "Wie viele Menschen leben im Donbass?"
-    quoted = answerer.ask(question, llm_choice="extractive")
-    assert quoted.refused and quoted.text == REFUSAL["de"]
-    assert quoted.notice and "give no number" in quoted.notice and quoted.sources
-    pointed = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question)
-    assert pointed.refused and pointed.notice and "give no number" in pointed.notice
-    # the same quotes stay an answer where the question asks for no figure
-    monkeypatch.setattr(answerer.settings, "quote_type_check", False)
+    # quote-only mode quotes them (the check is for quotes standing in for a model's answer)
     assert not answerer.ask(question, llm_choice="extractive").refused
+    pointed = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question)
+    assert pointed.refused and pointed.text == REFUSAL["de"]
+    assert pointed.notice and "give no number" in pointed.notice and pointed.sources
+    # a rejected answer falls back the same way
+    wrong = ask_with(monkeypatch, answerer, ScriptedLLM("Im Donbass leben 5 Millionen [1]."),
+                     question)
+    assert wrong.refused and wrong.notice and "give no number" in wrong.notice
+    monkeypatch.setattr(answerer.settings, "quote_type_check", False)
+    assert not ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question).refused
 
 
-def test_quotes_that_give_the_date_asked_for_stay_an_answer(answerer: Answerer) -> None:
-    answer = answerer.ask("Wann trafen sich Blinken und Lawrow in Stockholm?",
-                          llm_choice="extractive")
+def test_quotes_that_give_the_date_asked_for_stay_an_answer(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    question = "Wann trafen sich Blinken und Lawrow in Stockholm?"
+    answer = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2] [3]"), question)
     assert not answer.refused and "Donnerstag" in answer.text
 
 

@@ -10,7 +10,8 @@ a gold answer. It compares the quote picker with and without the answer-type rul
 asking for a date or a number is answered only by a sentence that gives one,
 `qa.extractive._candidates`), which is computed, not fitted, and with the product's check on
 the quotes as picked (`checked`: a question asking for a date or a number whose quotes give
-none is refused, `qa.extractive.missing_figure`). `--kind detail` takes the unanswerable side
+none is refused, `qa.extractive.missing_figure`; the product applies it to quotes that stand in
+for a model's answer, not in quote-only mode). `--kind detail` takes the unanswerable side
 from `detail_instances.py` (the article is there, the sentences holding the answer are cut).
 
     python scripts/bench_quotes.py --index-dir /tmp/qa-bench/index-ct200 [--half report]
@@ -41,7 +42,7 @@ import fit_gate  # noqa: E402
 
 SETS = ("germanquad", "xquad-de", "xquad-en")
 RULES = {"plain": "without", "typed": "with the type rule",
-         "checked": "picked without, checked (shipped)"}
+         "checked": "picked without, then checked (shipped after a model's answer)"}
 
 
 def parse_args() -> argparse.Namespace:

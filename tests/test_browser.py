@@ -238,5 +238,8 @@ def test_second_chat_sees_its_place_in_line_while_the_model_answers_the_first(
     for tab in tabs:
         expect(tab.locator(".qa-meta").last).to_be_visible(timeout=240_000)
     expect(tabs[0].locator(".qa-answer a.qa-chip").last).to_be_visible(timeout=10_000)
+    # the other ends cited, or says why not (its notice)
+    expect(tabs[1].locator(".qa-answer a.qa-chip, .qa-notice").last).to_be_visible(
+        timeout=10_000)
     for tab in tabs:
         tab.close()

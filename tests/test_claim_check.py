@@ -158,6 +158,28 @@ def test_the_claim_set_swaps_one_thing_and_keeps_the_rest() -> None:
     assert {c.kind for c in claims.values()} <= set(TRUE_KINDS) | set(FALSE_KINDS)
 
 
+def test_the_bare_reply_s_wording_does_not_follow_the_fit_report_split() -> None:
+    """The reply's frame ("Die Antwort ist ...") was once picked by the same hash as the half,
+    so the fit half never saw a true framed reply and learned to reject them all."""
+    shorts = [c for c in build({"test": [{**QUESTION, "id": f"q{i}"} for i in range(40)]})
+              if c.kind == "short"]
+    for report in (False, True):
+        wordings = {c.claim for c in shorts if _report_half(c.qid) == report}
+        assert len(wordings) >= 3, wordings
+
+
+def test_a_swap_replaces_whole_words_with_a_word_that_says_something() -> None:
+    spliced = {**QUESTION, "answers": ["ergej Lawrow"],
+               "answer_starts": [GENF.index("ergej Lawrow")]}
+    kinds = {c.kind for c in build({"test": [spliced, OTHER]}) if c.qid == "q1"}
+    assert "short" in kinds and not kinds & {"answer_swap", "in_passage"}
+    lawrow = GENF.split(". ")[1]
+    stop_word = {**QUESTION, "context": f"Sagen es alle so: Wir warten. {lawrow}",
+                 "answer_starts": [0]}  # its only other capitalised word is "Wir"
+    kinds = {c.kind for c in build({"test": [stop_word, OTHER]}) if c.qid == "q1"}
+    assert "sentence" in kinds and "in_passage" not in kinds
+
+
 def test_the_claim_set_answers_with_another_document_s_figure() -> None:
     """The 120.000-Soldaten kind: a reply another document states, checked against it."""
     romania = {"id": "q3", "title": "Rumänien", "doc": "rumaenien.txt",
@@ -197,5 +219,6 @@ def test_the_check_holds_on_a_fixed_bench_sample(verifier: CitationVerifier) -> 
     true_ok = sum(accepted[1]) / len(accepted[1])
     false_ok = 1 - sum(accepted[0]) / len(accepted[0])
     assert len(claims) > 300
-    assert true_ok >= 0.85, f"true claims accepted fell to {true_ok:.3f}"
-    assert false_ok >= 0.90, f"false claims rejected fell to {false_ok:.3f}"
+    # measured 0.911 / 0.951 at the fit of 2026-12-07 (80 questions: a few claims of slack)
+    assert true_ok >= 0.88, f"true claims accepted fell to {true_ok:.3f}"
+    assert false_ok >= 0.93, f"false claims rejected fell to {false_ok:.3f}"

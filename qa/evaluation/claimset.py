@@ -142,16 +142,22 @@ def claims_for(
         ("sentence", sentence),
         ("fragment", _fragment(sentence, offset, answer)),
         ("framed", (_pick(_FRAMES, key) or "{s}").format(s=sentence)),
-        ("short", (_pick(_SHORT, key) or "{a}").format(a=answer)),
+        # salted like every other pick: unsalted, the template followed the fit/report split
+        # (both sha1(id)), and the fit half never saw a true "Die Antwort ist ..."
+        ("short", (_pick(_SHORT, key + "t") or "{a}").format(a=answer)),
     ]
     head, tail = sentence[:offset], sentence[offset + len(answer):]
+    # a swap needs the answer as whole words: spliced into one ("stürzte dMubarak") it
+    # makes a word no text has, not a false statement
+    whole = not (head[-1:].isalnum() or tail[:1].isalnum())
 
     kind = answer_kind(answer)
     swaps = [a for a in pools.get(kind, []) if _absent(a, context)
              and abs(len(a.split()) - len(answer.split())) <= 1]
     other = _pick(swaps, key + "answer")
     if other:
-        out.append(("answer_swap", head + other + tail))
+        if whole:
+            out.append(("answer_swap", head + other + tail))
         out.append(("short_swap", (_pick(_SHORT, key + "s") or "{a}").format(a=other)))
 
     in_sentence = EvidenceTerms(sentence)
@@ -192,11 +198,13 @@ def claims_for(
         found = (_NUMBER.findall(other_sentence) if kind == "number"
                  else _NAME.findall(other_sentence))
         # not a word the sentence holds, even inside a compound ("Deutsch" in "Berndeutsch")
+        # and a word that says something: "In" or "Wir" in place of the answer swaps nothing
         spans += [f for f in found if len(f) >= 2 and f != other_sentence.split()[0]
-                  and not any(in_sentence.has(t) for t in analyze(f))]
+                  and claim_terms(f) and not any(in_sentence.has(t) for t in analyze(f))]
     near = _pick(spans, key + "near")
     if near:
-        out.append(("in_passage", head + near + tail))
+        if whole:
+            out.append(("in_passage", head + near + tail))
         out.append(("short_in_passage", (_pick(_SHORT, key + "n") or "{a}").format(a=near)))
 
     return [Claim(key, qset, k, int(k in TRUE_KINDS), text, question, context, q["title"])

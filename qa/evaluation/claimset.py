@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from qa.bm25 import BM25Index, analyze
 from qa.chunking import split_sentences
@@ -37,6 +38,7 @@ ELSEWHERE_DEPTH = 50
 _FRAMES = ("Laut dem Artikel gilt: {s}", "Im Text heißt es: {s}", "Den Angaben zufolge: {s}")
 _SHORT = ("{a}.", "Die Antwort ist {a}.", "Es ist {a}.", "Die Antwort lautet: {a}.")
 _WORD = re.compile(r"\w[\w\-]*", re.UNICODE)
+T = TypeVar("T")
 _NUMBER = re.compile(r"\b\d[\d.,]*\d\b|\b\d\b")
 _NAME = re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b")
 
@@ -53,7 +55,9 @@ class Claim:
     title: str
 
 
-def _pick(seq: Sequence[str], key: str) -> str | None:
+def _pick(seq: Sequence[T], key: str) -> T | None:
+    """One of `seq`, chosen by a hash of `key`; salt the key per choice, as the question id
+    alone also picks the fit or report half."""
     if not seq:
         return None
     return seq[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(seq)]
@@ -240,8 +244,8 @@ def elsewhere_claim(q: dict, qset: str, near: Sequence[str],
         fits = [d for d in donors[paragraph] if answer_kind(d["answers"][0]) == kind
                 and (d.get("doc") or d["title"]) != home
                 and _absent(d["answers"][0], q["context"])]
-        if fits:
-            donor = fits[int(hashlib.sha1(q["id"].encode()).hexdigest(), 16) % len(fits)]
+        donor = _pick(fits, q["id"] + "donor")
+        if donor is not None:
             reply = (_pick(_SHORT, q["id"] + "e") or "{a}").format(a=donor["answers"][0])
             return Claim(q["id"], qset, "short_elsewhere", 0, reply, q["question"],
                          donor["context"], donor["title"])

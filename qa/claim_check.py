@@ -56,6 +56,18 @@ NATIONALITIES = (
     "schweizerisch", "türkisch", "griechisch", "römisch", "niederländisch", "schwedisch",
     "europäisch", "sowjetisch", "preußisch", "bayerisch", "katholisch", "evangelisch",
 )
+#: A country's genitive says the same as its adjective: "Russlands Außenminister" is the
+#: russische one (so "der ukrainische Außenminister Lawrow" conflicts with it).
+COUNTRIES = {
+    "russland": "russisch", "ukraine": "ukrainisch", "deutschland": "deutsch",
+    "amerika": "amerikanisch", "frankreich": "französisch", "großbritannien": "britisch",
+    "england": "englisch", "italien": "italienisch", "spanien": "spanisch", "polen": "polnisch",
+    "china": "chinesisch", "japan": "japanisch", "österreich": "österreichisch",
+    "türkei": "türkisch", "griechenland": "griechisch", "schweden": "schwedisch",
+    "europa": "europäisch", "preußen": "preußisch", "bayern": "bayerisch",
+}
+#: Written as one form, no genitive ending: "US-Außenminister Blinken".
+COUNTRY_FORMS = {"us": "amerikanisch", "usa": "amerikanisch", "eu": "europäisch"}
 ROLES = (
     "Präsident", "Minister", "Kanzler", "König", "Kaiser", "Papst", "Bischof", "Bürgermeister",
     "Direktor", "Professor", "General", "Botschafter", "Außenminister", "Verteidigungsminister",
@@ -113,11 +125,16 @@ _ROLE_ENDINGS = tuple(r.lower() for r in ROLES)
 
 
 def _attribute(word: str) -> tuple[str, str] | None:
-    """("nationality", stem) for "russischen", ("role", word) for "Außenminister", else None."""
+    """("nationality", stem) for "russischen" and "Russlands", ("role", word) for
+    "Außenminister", else None."""
     lower = word.lower()
     for stem in NATIONALITIES:
         if lower.startswith(stem):
             return "nationality", stem
+    if word[:1].isupper():
+        country = COUNTRY_FORMS.get(lower) or COUNTRIES.get(lower.removesuffix("s"))
+        if country:
+            return "nationality", country
     if word[:1].isupper() and lower.endswith(_ROLE_ENDINGS):
         return "role", analyze(lower)[0]
     return None
@@ -170,9 +187,18 @@ class Evidence:
     def of(cls, sentence: str, window: str, title: str = "", passage: str = "") -> Evidence:
         """Every sentence of an article speaks under its headline: "Der Videogipfel dauerte gut
         zwei Stunden" is stated by "Putin und Biden hatten gut zwei Stunden gesprochen" in an
-        article headed "Videogipfel: ...", so the title's words count as the sentence's."""
-        return cls(EvidenceTerms(f"{title} {sentence}"), EvidenceTerms(window),
-                   Tokens.of(sentence), EvidenceTerms(f"{title} {passage or window}"))
+        article headed "Videogipfel: ...", so the title's words count as the sentence's.
+        A country's genitive states its adjective: "Russlands Außenminister" is russisch."""
+        return cls(EvidenceTerms(_adjectives_added(f"{title} {sentence}")),
+                   EvidenceTerms(_adjectives_added(window)), Tokens.of(sentence),
+                   EvidenceTerms(_adjectives_added(f"{title} {passage or window}")))
+
+
+def _adjectives_added(text: str) -> str:
+    """`text` and the nationality adjective of each country form in it ("Russlands")."""
+    extra = [a[1] for w in _WORD.findall(text) if (a := _attribute(w)) and a[0] == "nationality"
+             and not w.lower().startswith(a[1])]
+    return f"{text} {' '.join(extra)}" if extra else text
 
 
 @dataclass(frozen=True)

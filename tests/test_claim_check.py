@@ -82,6 +82,23 @@ def test_a_wrong_nationality_is_rejected(verifier: CitationVerifier) -> None:
                  question) == [False]
 
 
+def test_a_country_s_genitive_is_its_nationality(verifier: CitationVerifier) -> None:
+    """Seen on the sample set: "mit dem ukrainischen Außenminister Sergej Lawrow" passed
+    against "mit Russlands Außenminister Sergej Lawrow" (the question's "ukrainischen" is its
+    premise, and "Russlands" was no nationality)."""
+    stockholm = ("Blinken sprach am Donnerstag mit Reportern in Stockholm, kurz nach einem "
+                 "Treffen mit Russlands Außenminister Sergej Lawrow.")
+    hits = [_hit(1, stockholm, "Blinken warnt Russland")]
+    question = "Mit welchem ukrainischen Außenminister beriet sich Blinken in Stockholm?"
+    verdicts = [s.verified for answer in (
+        "Blinken traf in Stockholm den russischen Außenminister Sergej Lawrow [1].",
+        "Blinken beriet sich in Stockholm mit dem ukrainischen Außenminister Sergej Lawrow [1].")
+        for s in verifier.verify(split_answer(answer, 1), hits, "de", question)]
+    assert verdicts == [True, False]
+    assert Tokens.of("US-Außenminister Blinken").modified() == [
+        ("nationality", "amerikanisch", "aussenminist"), ("role", "aussenminist", "blink")]
+
+
 def test_a_statement_of_another_person_is_rejected(verifier: CitationVerifier) -> None:
     question = "Wie beschrieb Rjabkow die Lage?"
     verdicts = check(verifier, "Rjabkow bezeichnete die Lage als sehr ernst [2]. Er forderte "

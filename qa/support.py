@@ -115,6 +115,7 @@ class EvidenceTerms:
 # "100.000", "100 000", "1,000" are one number; "2,5" and "2.5" are the same decimal.
 _NUMBER = re.compile(r"\d+(?:[.,\s\u00a0\u202f'’]\d{3}(?!\d))*(?:[.,]\d+(?!\d))?")
 _DATE = re.compile(r"\b(\d{1,2})\.(\d{1,2})\.(\d{2,4})\b")
+_CLOCK = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
 _NUMBER_WORDS = {
     "2": ("zwei", "two", "zweit", "second"), "3": ("drei", "three", "dritt", "third"),
     "4": ("vier", "four"), "5": ("fünf", "five"), "6": ("sechs", "six"),
@@ -133,6 +134,7 @@ _MONTHS = {
 def numbers(text: str) -> set[str]:
     """Numbers written in digits, normalised: "100 000" -> "100000", "2,5" -> "2.5"."""
     text = _DATE.sub(r"\1 \2 \3", text)  # 8.12.2021 is day, month, year, not 8.12
+    text = _CLOCK.sub(r"\1.\2", text)  # "21:30" is the time German writes "21.30 Uhr"
     out: set[str] = set()
     for match in _NUMBER.finditer(text):
         raw = re.sub(r"[.,\s\u00a0\u202f'’](?=\d{3}(?!\d))", "", match.group())

@@ -143,6 +143,8 @@ def test_a_changed_number_is_not_supported(verifier: CitationVerifier) -> None:
         ("am 08.12.2021", {"8", "12", "2021"}),
         ("am 3. Mai 1981.", {"3", "1981"}),
         ("1,000 people", {"1000"}),
+        ("um 21:30 Uhr, um 21.30 Uhr", {"21.30"}),  # one time, as German writes it either way
+        ("es stand 2:1", {"2", "1"}),  # a score, not a time
         ("keine Zahl", set()),
     ],
 )

@@ -56,8 +56,8 @@ NATIONALITIES = (
     "schweizerisch", "türkisch", "griechisch", "römisch", "niederländisch", "schwedisch",
     "europäisch", "sowjetisch", "preußisch", "bayerisch", "katholisch", "evangelisch",
 )
-#: A country's genitive says the same as its adjective: "Russlands Außenminister" is the
-#: russische one (so "der ukrainische Außenminister Lawrow" conflicts with it).
+#: A country's name, mostly its genitive, says the same as its adjective: "Russlands
+#: Außenminister" is the russische one (so "der ukrainische Außenminister Lawrow" conflicts).
 COUNTRIES = {
     "russland": "russisch", "ukraine": "ukrainisch", "deutschland": "deutsch",
     "amerika": "amerikanisch", "frankreich": "französisch", "großbritannien": "britisch",
@@ -194,8 +194,10 @@ class Evidence:
                    EvidenceTerms(_adjectives_added(f"{title} {passage or window}")))
 
 
+@lru_cache(maxsize=256)
 def _adjectives_added(text: str) -> str:
-    """`text` and the nationality adjective of each country form in it ("Russlands")."""
+    """`text` and the nationality adjective of each country form in it ("Russlands"); cached,
+    as every sentence of a passage reads the whole passage."""
     extra = [a[1] for w in _WORD.findall(text) if (a := _attribute(w)) and a[0] == "nationality"
              and not w.lower().startswith(a[1])]
     return f"{text} {' '.join(extra)}" if extra else text

@@ -32,13 +32,13 @@ from qa.support import EvidenceTerms
 TRUE_KINDS = ("sentence", "fragment", "framed", "short")
 FALSE_KINDS = ("answer_swap", "name_swap", "number_swap", "attribute_swap", "in_passage",
                "short_in_passage", "short_swap", "short_elsewhere")
+T = TypeVar("T")
 #: How deep in a question's BM25 ranking of other paragraphs a "short_elsewhere" donor is sought.
 ELSEWHERE_DEPTH = 50
 
 _FRAMES = ("Laut dem Artikel gilt: {s}", "Im Text heißt es: {s}", "Den Angaben zufolge: {s}")
 _SHORT = ("{a}.", "Die Antwort ist {a}.", "Es ist {a}.", "Die Antwort lautet: {a}.")
 _WORD = re.compile(r"\w[\w\-]*", re.UNICODE)
-T = TypeVar("T")
 _NUMBER = re.compile(r"\b\d[\d.,]*\d\b|\b\d\b")
 _NAME = re.compile(r"\b[A-ZÄÖÜ][a-zäöüß]+(?:-[A-ZÄÖÜ][a-zäöüß]+)?\b")
 

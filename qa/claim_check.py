@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.attribute_words import to_german
 from qa.bm25 import analyze
 from qa.logit import logistic
 from qa.support import STOP_STEMS, EvidenceTerms
@@ -182,6 +183,7 @@ class Evidence:
     window: EvidenceTerms
     tokens: Tokens
     passage: EvidenceTerms  # the whole passage, its headline and source: what the article says
+    nationalities: frozenset[str] = frozenset()  # those the passage gives, as adjectives
 
     @classmethod
     def of(cls, sentence: str, window: str, title: str = "", passage: str = "") -> Evidence:
@@ -191,7 +193,15 @@ class Evidence:
         A country's genitive states its adjective: "Russlands Außenminister" is russisch."""
         return cls(EvidenceTerms(_adjectives_added(f"{title} {sentence}")),
                    EvidenceTerms(_adjectives_added(window)), Tokens.of(sentence),
-                   EvidenceTerms(_adjectives_added(f"{title} {passage or window}")))
+                   EvidenceTerms(_adjectives_added(f"{title} {passage or window}")),
+                   _nationalities(f"{title} {passage or window}"))
+
+
+@lru_cache(maxsize=256)
+def _nationalities(text: str) -> frozenset[str]:
+    """The nationalities `text` gives, by adjective or country ("Russlands" -> russisch)."""
+    return frozenset(a[1] for w in _WORD.findall(text)
+                     if (a := _attribute(w)) and a[0] == "nationality")
 
 
 @lru_cache(maxsize=256)
@@ -207,10 +217,13 @@ def _adjectives_added(text: str) -> str:
 class ParsedClaim:
     terms: tuple[Term, ...]
     modified: tuple[tuple[str, str, str], ...]
+    attributes: tuple[tuple[str, str], ...] = ()  # its nationalities and offices
 
     @classmethod
     def of(cls, text: str) -> ParsedClaim:
-        return cls(tuple(claim_terms(text)), tuple(Tokens.of(text).modified()))
+        tokens = Tokens.of(text)
+        return cls(tuple(claim_terms(text)), tuple(tokens.modified()),
+                   tuple(dict.fromkeys(a for a in tokens.attributes if a is not None)))
 
 
 _PRONOUN = re.compile(r"^(?:Er|Sie|He|She)\b")
@@ -331,6 +344,12 @@ def check_matrix(
     evidence = [Evidence.of(s, w, t, p) for s, w, t, p in zip(
         sentences, windows, titles, passages or windows, strict=True)]
     out = support.astype("float32").copy()
+    across = ~np.asarray(same_language, dtype=bool)
+    if across.any():  # read in one vocabulary: the English attribute words in German
+        glossed = [ParsedClaim.of(to_german(c)) for c in claims]
+        glossed_evidence = [Evidence.of(*(to_german(x) for x in (s, w, t, p))) for s, w, t, p
+                            in zip(sentences, windows, titles, passages or windows, strict=True)]
+        glossed_windows = [Tokens.of(to_german(w)) for w in windows]
     for i, claim in enumerate(parsed):
         for j, ev in enumerate(evidence):
             if same_language[i, j] and support[i, j] < min_support:
@@ -341,4 +360,26 @@ def check_matrix(
                                        best_for_question - float(question_support[j]),
                                        premises)
                 out[i, j] = check.probability(values)
+            elif not attributes_agree(glossed[i], glossed_evidence[j], glossed_windows[j]):
+                out[i, j] = 0.0
     return out
+
+
+def attributes_agree(claim: ParsedClaim, evidence: Evidence, window: Tokens) -> bool:
+    """For a claim in another language than its passage, both glossed (`to_german`): the
+    sentence and its neighbours (`window`) give the claim's nationalities and offices, where
+    they give one next to the same word, as the claim does ("der russische Außenminister" and
+    "US-Außenminister" in one window state both), and the passage states every one it names.
+    Across languages nothing else but the support score and the numbers rule reads a claim,
+    and a cosine does not see that "the Russian defence minister" is not "der ukrainische
+    Verteidigungsminister". Names are not compared: they are spelled differently across
+    languages (Lavrov, Lawrow; Geneva, Genf)."""
+    for kind, value, head in claim.modified:
+        given = {a[1] for m, stem in enumerate(window.stems) if stem == head
+                 for a in window.attributes[max(0, m - 2): m] if a and a[0] == kind}
+        # an office may stand in a compound: "Bundeskanzler Werner Faymann" is the Kanzler
+        if given and not any(g == value or (kind == "role" and g.endswith(value))
+                             for g in given):
+            return False  # "der ukrainische Verteidigungsminister", only
+    return all(value in evidence.nationalities if kind == "nationality"
+               else evidence.passage.has(value) for kind, value in claim.attributes)

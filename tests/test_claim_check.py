@@ -82,6 +82,27 @@ def test_a_wrong_nationality_is_rejected(verifier: CitationVerifier) -> None:
                  question) == [False]
 
 
+def test_english_claims_get_offices_and_nationalities_right(verifier: CitationVerifier) -> None:
+    """Across languages only the support score read a claim, and every one of these passed
+    (cosine 0.61-0.78). The issue's false claims, asked in English, are now rejected; the
+    true ones, with English or German spellings, still pass."""
+    def verdict(answer: str, question: str) -> bool:
+        [sentence] = verifier.verify(split_answer(answer, len(HITS)), HITS, "en", question)
+        return sentence.verified
+
+    minister = "Who is the Ukrainian defence minister?"
+    assert verdict("The Ukrainian defence minister is Oleksii Reznikov [1].", minister)
+    assert verdict("The Ukrainian defence minister is Olexij Resnikow [1].", minister)
+    assert not verdict("The Russian defence minister is Olexij Resnikow [1].", minister)
+    lawrow = "Who is the Russian foreign minister?"
+    assert verdict("The Russian foreign minister is Sergej Lawrow [2].", lawrow)
+    assert verdict("Lavrov demanded long-term security guarantees from the USA [2].", lawrow)
+    assert not verdict("The Ukrainian foreign minister is Sergej Lawrow [2].", lawrow)
+    assert not verdict("The Russian president is Sergej Lawrow [2].", lawrow)
+    assert verdict("Russia accuses Ukraine of moving more than 120,000 soldiers [3].",
+                   "How many soldiers did Ukraine move?")
+
+
 def test_a_country_s_genitive_is_its_nationality(verifier: CitationVerifier) -> None:
     """Seen on the sample set: "mit dem ukrainischen Außenminister Sergej Lawrow" passed
     against "mit Russlands Außenminister Sergej Lawrow" (the question's "ukrainischen" is its

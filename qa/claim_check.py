@@ -183,7 +183,6 @@ class Evidence:
     window: EvidenceTerms
     tokens: Tokens
     passage: EvidenceTerms  # the whole passage, its headline and source: what the article says
-    nationalities: frozenset[str] = frozenset()  # those the passage gives, as adjectives
 
     @classmethod
     def of(cls, sentence: str, window: str, title: str = "", passage: str = "") -> Evidence:
@@ -193,15 +192,7 @@ class Evidence:
         A country's genitive states its adjective: "Russlands Außenminister" is russisch."""
         return cls(EvidenceTerms(_adjectives_added(f"{title} {sentence}")),
                    EvidenceTerms(_adjectives_added(window)), Tokens.of(sentence),
-                   EvidenceTerms(_adjectives_added(f"{title} {passage or window}")),
-                   _nationalities(f"{title} {passage or window}"))
-
-
-@lru_cache(maxsize=256)
-def _nationalities(text: str) -> frozenset[str]:
-    """The nationalities `text` gives, by adjective or country ("Russlands" -> russisch)."""
-    return frozenset(a[1] for w in _WORD.findall(text)
-                     if (a := _attribute(w)) and a[0] == "nationality")
+                   EvidenceTerms(_adjectives_added(f"{title} {passage or window}")))
 
 
 @lru_cache(maxsize=256)
@@ -344,12 +335,11 @@ def check_matrix(
     evidence = [Evidence.of(s, w, t, p) for s, w, t, p in zip(
         sentences, windows, titles, passages or windows, strict=True)]
     out = support.astype("float32").copy()
-    across = ~np.asarray(same_language, dtype=bool)
-    if across.any():  # read in one vocabulary: the English attribute words in German
+    if not np.all(same_language):  # read in one vocabulary: the English attribute words in German
         glossed = [ParsedClaim.of(to_german(c)) for c in claims]
-        glossed_evidence = [Evidence.of(*(to_german(x) for x in (s, w, t, p))) for s, w, t, p
-                            in zip(sentences, windows, titles, passages or windows, strict=True)]
         glossed_windows = [Tokens.of(to_german(w)) for w in windows]
+        whole = [to_german(f"{t} {p}") for t, p in zip(titles, passages or windows, strict=True)]
+        stated = {text: PassageAttributes.of(text) for text in set(whole)}  # once per passage
     for i, claim in enumerate(parsed):
         for j, ev in enumerate(evidence):
             if same_language[i, j] and support[i, j] < min_support:
@@ -360,12 +350,25 @@ def check_matrix(
                                        best_for_question - float(question_support[j]),
                                        premises)
                 out[i, j] = check.probability(values)
-            elif not attributes_agree(glossed[i], glossed_evidence[j], glossed_windows[j]):
+            elif not attributes_agree(glossed[i], glossed_windows[j], stated[whole[j]]):
                 out[i, j] = 0.0
     return out
 
 
-def attributes_agree(claim: ParsedClaim, evidence: Evidence, window: Tokens) -> bool:
+@dataclass(frozen=True)
+class PassageAttributes:
+    """What a passage (with its headline) states of nationalities and offices."""
+
+    terms: EvidenceTerms
+    nationalities: frozenset[str]  # by adjective or country: "Russlands" -> russisch
+
+    @classmethod
+    def of(cls, text: str) -> PassageAttributes:
+        return cls(EvidenceTerms(text), frozenset(
+            a[1] for w in _WORD.findall(text) if (a := _attribute(w)) and a[0] == "nationality"))
+
+
+def attributes_agree(claim: ParsedClaim, window: Tokens, passage: PassageAttributes) -> bool:
     """For a claim in another language than its passage, both glossed (`to_german`): the
     sentence and its neighbours (`window`) give the claim's nationalities and offices, where
     they give one next to the same word, as the claim does ("der russische Außenminister" and
@@ -381,5 +384,5 @@ def attributes_agree(claim: ParsedClaim, evidence: Evidence, window: Tokens) -> 
         if given and not any(g == value or (kind == "role" and g.endswith(value))
                              for g in given):
             return False  # "der ukrainische Verteidigungsminister", only
-    return all(value in evidence.nationalities if kind == "nationality"
-               else evidence.passage.has(value) for kind, value in claim.attributes)
+    return all(value in passage.nationalities if kind == "nationality"
+               else passage.terms.has(value) for kind, value in claim.attributes)

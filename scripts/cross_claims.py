@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from qa.attribute_words import NATIONALITIES, ROLES  # noqa: E402
+from qa.evaluation.claimset import _pick  # noqa: E402
 
 #: German office (as the articles write it, feminine forms too) -> the English the claims use.
 OFFICES = {
@@ -68,10 +69,6 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _pick(options: list[str], key: str) -> str:
-    return options[int(hashlib.sha1(key.encode()).hexdigest(), 16) % len(options)]
-
-
 def passages(folders: list[Path]) -> list[str]:
     """Paragraphs of every file; a one-line article becomes windows of seven sentences."""
     from qa.support import passage_sentences
@@ -91,7 +88,7 @@ def passages(folders: list[Path]) -> list[str]:
 
 def claims(texts: list[str], limit: int) -> list[tuple[str, str, str]]:
     """(kind, English claim, passage) for each office named with a name, in hash order."""
-    from qa.claim_check import _nationalities
+    from qa.claim_check import PassageAttributes
 
     found = {(m.group("nat"), m.group("office"), m.group("name"), text)
              for text in texts for m in PATTERN.finditer(text)}
@@ -110,7 +107,7 @@ def claims(texts: list[str], limit: int) -> list[tuple[str, str, str]]:
             swap = _pick([n for n in _ENGLISH_OF if n != nat], key + "/nat")
             out.append(("nationality swapped",
                         f"The {_ENGLISH_OF[swap].capitalize()} {english} is {name}.", text))
-        given = _nationalities(text)
+        given = PassageAttributes.of(text).nationalities
         absent = [n for n in _ENGLISH_OF if n not in given]
         added = _pick(absent, key + "/added")
         out.append(("nationality added",

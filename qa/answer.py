@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from qa.citations import CitationVerifier, parse_markers, render, split_answer
 from qa.claim_check import CLAIM_CHECK_FILE, makes_claim
 from qa.context import focus_passages, surroundings
-from qa.extractive import closest_quote, extract_answer, missing_figure
+from qa.extractive import closest_quote, extract_answer, missing_figure, missing_office
 from qa.fallback import DEFAULT_FALLBACK_FILE, load_fallback
 from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
@@ -314,6 +314,9 @@ class Answerer:
         if missing:
             return turn.answer([], hits, notice=f"The closest passages give no {missing} for "
                                "this; they are shown as related, not as an answer.")
+        if check and missing_office(turn.question, quotes, hits):
+            return turn.answer([], hits, notice="The closest passages do not name the office "
+                               "asked about; they are shown as related, not as an answer.")
         answer = turn.answer(quotes, hits)
         quoted = {language(s.text) for s in answer.sentences}
         if quoted and turn.lang not in quoted:  # an English question, German quotes

@@ -241,6 +241,30 @@ def test_quotes_without_the_number_asked_for_are_related_not_an_answer(
     assert not ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question).refused
 
 
+def test_quotes_that_cannot_show_who_holds_the_office_asked_about_are_related(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    """Seen with English questions on the sample articles: the model's wrong answer was
+    rightly rejected, and the fallback quoted the sentence closest to it ("Dieser sagte zu,
+    Kiew werde ‚Zurückhaltung üben'" for "Who is the Ukrainian defence minister?"). A quote
+    that never names the office asked about cannot show who holds it."""
+    open_gate = lambda query, hits: Decision(True, 1.0, "fitted", {})  # noqa: E731
+    monkeypatch.setattr(answerer.gate, "decide", open_gate)  # short who-questions: see README
+    wrong = ask_with(monkeypatch, answerer, ScriptedLLM(
+        "The Russian defence minister is Vladimir Putin [1]."),
+        "Who is the Russian defence minister?")
+    assert wrong.refused and wrong.notice and "do not name the office" in wrong.notice
+    assert wrong.sources, "the closest passages are offered as related, not as an answer"
+    # where the passages name it, the quotes stay an answer
+    named = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"),
+                     "Wer ist der ukrainische Verteidigungsminister?")
+    assert not named.refused and "Resnikow" in named.text
+    # the office as the question's premise: a quote naming the person answers
+    premise = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"),
+                       "Was forderte der russische Außenminister?")
+    assert not premise.refused
+
+
 def test_quotes_that_give_the_date_asked_for_stay_an_answer(
     monkeypatch: pytest.MonkeyPatch, answerer: Answerer
 ) -> None:

@@ -304,6 +304,26 @@ def select_features(rows: list[dict], sets: list[str], target_frr: float) -> tup
     return chosen
 
 
+def by_length(part: list[dict], names: tuple[str, ...], weights: np.ndarray, bias: float,
+              thresholds_of) -> str:
+    """Refusal rates by the question's content words: does the gate refuse short questions
+    ("Wer ist Dmitri Peskow?") more often than long ones?"""
+    from qa.support import content_stems
+
+    length = np.array([len(set(content_stems(r["question"]))) for r in part])
+    refused = predict(xy(part, names)[0], weights, bias) < thresholds_of(part)
+    y = np.array([r["y"] for r in part])
+    rows = []
+    for lo, hi, label in ((0, 2, "1-2"), (3, 3, "3"), (4, 4, "4"), (5, 6, "5-6"),
+                          (7, 10**6, "7+")):
+        m = (length >= lo) & (length <= hi)
+        rows.append([label, float(refused[m & (y == 0)].mean()),
+                     float(refused[m & (y == 1)].mean()), int((m & (y == 0)).sum()),
+                     int((m & (y == 1)).sum())])
+    return br.table(["content words", "refusal recall", "false refusals", "n unanswerable",
+                     "n answerable"], rows)
+
+
 def detail_report(settings, retriever, embedder, bench: Path, sets: list[str], candidates: int,
                   key: str, refuses) -> dict[str, dict]:
     """Refusal recall on the report half's detail-left-out instances, per set: questions whose
@@ -450,6 +470,9 @@ def main() -> int:
                     "n answerable", "n unanswerable"],
                    [[name, m["refusal_recall"], m["false_refusals"], m["refusal_precision"],
                      m["n_answerable"], m["n_unanswerable"]] for name, m in report.items()]))
+    print("\nBy the question's length (report half, all sets):")
+    print(by_length([r for r in rows if r["half"] == "report"], names, weights, bias,
+                    per_row))
     if details:
         print("\nDetail left out (report half, never fitted on): refused "
               + ", ".join(f"{k} {m['refusal_recall']:.3f} (n {m['n']})"

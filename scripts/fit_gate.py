@@ -314,7 +314,7 @@ def by_length(part: list[dict], names: tuple[str, ...], weights: np.ndarray, bia
     refused = predict(xy(part, names)[0], weights, bias) < thresholds_of(part)
     y = np.array([r["y"] for r in part])
     rows = []
-    for lo, hi, label in ((0, 2, "1-2"), (3, 3, "3"), (4, 4, "4"), (5, 6, "5-6"),
+    for lo, hi, label in ((0, 2, "≤ 2"), (3, 3, "3"), (4, 4, "4"), (5, 6, "5-6"),
                           (7, 10**6, "7+")):
         m = (length >= lo) & (length <= hi)
         rows.append([label, float(refused[m & (y == 0)].mean()),

@@ -195,12 +195,17 @@ class Evidence:
                    EvidenceTerms(_adjectives_added(f"{title} {passage or window}")))
 
 
+def _nationality_words(text: str) -> list[tuple[str, str]]:
+    """(word, nationality) for each word of `text` that gives one ("Russlands", russisch)."""
+    return [(w, a[1]) for w in _WORD.findall(text)
+            if (a := _attribute(w)) and a[0] == "nationality"]
+
+
 @lru_cache(maxsize=256)
 def _adjectives_added(text: str) -> str:
     """`text` and the nationality adjective of each country form in it ("Russlands"); cached,
     as every sentence of a passage reads the whole passage."""
-    extra = [a[1] for w in _WORD.findall(text) if (a := _attribute(w)) and a[0] == "nationality"
-             and not w.lower().startswith(a[1])]
+    extra = [n for w, n in _nationality_words(text) if not w.lower().startswith(n)]
     return f"{text} {' '.join(extra)}" if extra else text
 
 
@@ -364,8 +369,7 @@ class PassageAttributes:
 
     @classmethod
     def of(cls, text: str) -> PassageAttributes:
-        return cls(EvidenceTerms(text), frozenset(
-            a[1] for w in _WORD.findall(text) if (a := _attribute(w)) and a[0] == "nationality"))
+        return cls(EvidenceTerms(text), frozenset(n for _, n in _nationality_words(text)))
 
 
 def attributes_agree(claim: ParsedClaim, window: Tokens, passage: PassageAttributes) -> bool:

@@ -13,6 +13,10 @@ produced it, in `qa/data/answer_gate.json`:
   the first passages. A passage on the question's topic is close to the question as a whole;
   only a passage that answers it holds one sentence that is much closer than the rest. On the
   bench this raised refusal recall at 5% false refusals more than any other signal;
+- words: how much of the question the best sentence (alone, or with its next neighbour) holds,
+  each question word matched by meaning to its closest word there (`qa.word_alignment`). It
+  works across languages, where the word features cannot, and sees a missing part of the
+  question that one sentence vector blurs;
 - rankings: whether the top passage is near the top of both the dense and the BM25 ranking,
   and the BM25 score of the best passage per question word;
 - answer type (computed, measured, not in the fitted set): a "wann"/"wie viele" question
@@ -42,19 +46,24 @@ from qa.retrieval import is_cross_lingual
 from qa.schema import Hit
 from qa.settings import Settings
 from qa.support import EvidenceTerms, SupportScorer, content_stems, passage_sentences
+from qa.word_alignment import best_pair_recall, best_recall
 
 DEFAULT_GATE_FILE = Path(__file__).parent / "data" / "answer_gate.json"
 #: Everything `features` computes; a fitted file names the ones its weights are for.
 FEATURE_POOL = ("top_cos", "coverage", "cross_lingual", "key_coverage", "sent_cos",
-                "sent_margin", "top_both", "bm25_per_term", "type_missing")
+                "sent_margin", "top_both", "bm25_per_term", "type_missing", "word_recall",
+                "word_recall_pair")
 #: The features `scripts/fit_gate.py` fits by default: chosen by backward elimination with
-#: 5-fold cross-validation on the fit half (`--select`), which dropped `sent_cos` (the
-#: sentence margin and the passage cosine carry it) and `type_missing` (no gain: one question
-#: in five asks for a date or number, and there the cosines already tell most of it).
-FEATURES = ("top_cos", "coverage", "cross_lingual", "key_coverage", "sent_margin", "top_both",
-            "bm25_per_term")
+#: 5-fold cross-validation on the fit half (`--select`), which dropped `top_both` and
+#: `coverage` (the word recall and the names' coverage carry them) and `type_missing` (one
+#: question in five asks for a date or number, and there the cosines already tell most of it).
+FEATURES = ("top_cos", "cross_lingual", "key_coverage", "sent_cos", "sent_margin",
+            "bm25_per_term", "word_recall", "word_recall_pair")
 #: Features that need the passages' sentences embedded.
-SENTENCE_FEATURES = frozenset({"sent_cos", "sent_margin", "type_missing"})
+SENTENCE_FEATURES = frozenset({"sent_cos", "sent_margin", "type_missing", "word_recall",
+                               "word_recall_pair"})
+#: Of those, the ones that need word vectors (of the fitted gate's `word_layer`).
+WORD_FEATURES = frozenset({"word_recall", "word_recall_pair"})
 #: The sentences of how many of the first passages are embedded for the sentence features.
 #: All five (~22 sentences) cost 1.4 s on one busy core for a refused question (an answered
 #: one reuses the vectors for its prompt); the first three (~13) separated the classes as well
@@ -155,6 +164,24 @@ def sentence_evidence(query: str, hits: Sequence[Hit], scorer: SupportScorer) ->
     return SentenceEvidence(sentences, vectors @ query_vector)
 
 
+def word_features(query: str, hits: Sequence[Hit], scorer: SupportScorer,
+                  layer: int) -> dict[str, float]:
+    """How much of the question the best sentence of the first `SENTENCE_PASSAGES` passages
+    holds (`word_recall`), and the best sentence with its next neighbour (`word_recall_pair`),
+    by the words' vectors at `layer`. Embedding the sentences for this also caches their
+    sentence vectors, so `sentence_evidence` reads them without a second pass."""
+    passages = [list(dict.fromkeys(s.text for s in passage_sentences(h.text)))
+                for h in hits[:SENTENCE_PASSAGES]]
+    texts = list(dict.fromkeys(t for p in passages for t in p))
+    if not texts or scorer.embedder is None:
+        return {"word_recall": 0.0, "word_recall_pair": 0.0}
+    words = dict(zip(texts, scorer.passage_words(texts, layer), strict=True))
+    grouped = [[words[t] for t in p] for p in passages]
+    question = scorer.query_words(query, layer)
+    return {"word_recall": best_recall(question, grouped),
+            "word_recall_pair": best_pair_recall(question, grouped)}
+
+
 def type_missing(query: str, closest: Sequence[str]) -> float:
     """1 when the question asks for a date or a number ("Wann ...?", "Wie viele ...?") and
     none of its closest sentences holds one it did not name itself. Names and places are not
@@ -167,10 +194,12 @@ def type_missing(query: str, closest: Sequence[str]) -> float:
 
 
 def features(query: str, hits: list[Hit], scorer: SupportScorer | None = None,
-             names: Sequence[str] = FEATURE_POOL) -> dict[str, float]:
-    """The gate's inputs (those in `names`). Word features mean nothing across languages, so
-    they are 0 there and `cross_lingual` lets the fitted model lean on the cosines. Sentence
-    features need `scorer` (with an embedder); without one they are not computed."""
+             names: Sequence[str] = FEATURE_POOL, word_layer: int | None = None,
+             ) -> dict[str, float]:
+    """The gate's inputs (those in `names`). Word-overlap features mean nothing across
+    languages, so they are 0 there and `cross_lingual` lets the fitted model lean on the
+    cosines. Sentence features need `scorer` (with an embedder), word-vector features also a
+    `word_layer`; without them they are not computed."""
     cross = is_cross_lingual(query, [h.text for h in hits[:3]])
     out = {
         "top_cos": top_cosine(hits),
@@ -180,6 +209,8 @@ def features(query: str, hits: list[Hit], scorer: SupportScorer | None = None,
         "top_both": top_in_both(hits),
         "bm25_per_term": 0.0 if cross else bm25_per_term(query, hits),
     }
+    if scorer is not None and word_layer is not None and WORD_FEATURES & set(names):
+        out.update(word_features(query, hits, scorer, word_layer))
     if scorer is not None and SENTENCE_FEATURES & set(names):
         evidence = sentence_evidence(query, hits, scorer)
         out["sent_cos"] = evidence.best
@@ -219,6 +250,8 @@ class FittedGate:
     #: for both refused twice as many answerable English questions as German ones.
     threshold_cross_lingual: float | None = None
     fitted_at: str = ""  # when scripts/fit_gate.py fitted it: what fits on its margins refer to
+    #: The encoder layer whose token vectors the word features use (`qa.word_alignment`).
+    word_layer: int | None = None
 
     def probability(self, values: dict[str, float]) -> float:
         return logistic(self.bias, self.weights, self.features, values)
@@ -237,6 +270,8 @@ def load_fitted(path: Path) -> FittedGate | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     names = tuple(data["features"])
     unknown = [f for f in names if f not in FEATURE_POOL]
+    if WORD_FEATURES & set(names) and not isinstance(data.get("word_layer"), int):
+        raise ValueError(f"{path} uses word features but names no 'word_layer'")
     if unknown or len(data["weights"]) != len(names):
         raise ValueError(f"{path} was fitted on features {data['features']}; the gate computes "
                          f"{FEATURE_POOL}")
@@ -244,7 +279,7 @@ def load_fitted(path: Path) -> FittedGate | None:
         embed_model=data["embed_model"], weights=tuple(data["weights"]), bias=data["bias"],
         threshold=data["threshold"], features=names,
         threshold_cross_lingual=data.get("threshold_cross_lingual"),
-        fitted_at=data.get("fitted", {}).get("at", ""),
+        fitted_at=data.get("fitted", {}).get("at", ""), word_layer=data.get("word_layer"),
     )
 
 
@@ -294,7 +329,7 @@ class AnswerGate:
         if not hits:
             return Decision(False, 0.0, "fitted", {})
         names = (*self.fitted.features, "cross_lingual")
-        values = features(query, hits, self.scorer, names)
+        values = features(query, hits, self.scorer, names, self.fitted.word_layer)
         p = self.fitted.probability(values)
         threshold = self.fitted.threshold_for(values)
         return Decision(p >= threshold, p, "fitted", values, threshold)

@@ -26,6 +26,7 @@ from qa.bm25 import analyze
 from qa.chunking import split_sentences
 from qa.embedding import Embedder
 from qa.language import language
+from qa.word_alignment import WordVectors, encode_with_words
 
 #: Stems too common to count as evidence (question words, auxiliaries, articles), both languages.
 STOP_STEMS = set(analyze(
@@ -78,6 +79,10 @@ def calibration_for(embed_model: str, path: Path = SUPPORT_FILE) -> Calibration:
 def content_stems(text: str) -> list[str]:
     """Stems that carry meaning: no stop words, no single characters."""
     return [t for t in analyze(text) if t not in STOP_STEMS and len(t) > 1]
+
+
+def is_content_word(word: str) -> bool:
+    return bool(content_stems(word))
 
 
 def lexical_support(claim: str, evidence: str) -> float:
@@ -198,7 +203,43 @@ class SupportScorer:
         # an answer embeds the same passage sentences up to three times (focusing the prompt,
         # verifying, quoting): keep the recent ones
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._words: OrderedDict[tuple[int, str], WordVectors] = OrderedDict()
         self._lock = threading.Lock()
+
+    def passage_words(self, texts: Sequence[str], layer: int) -> list[WordVectors]:
+        """Content-word vectors of `texts` at `layer` (`qa.word_alignment`), cached per text;
+        the pass that makes them also gives the sentence vectors, which go into the sentence
+        cache, so the gate embeds its sentences once for both."""
+        assert self.embedder is not None
+        with self._lock:
+            known = {t: self._words[(layer, t)] for t in texts if (layer, t) in self._words}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        vectors: dict[str, np.ndarray] = {}
+        if missing:
+            threads = self.batch_threads() if self.batch_threads else None
+            with self.embedder.using_threads(threads) if threads else nullcontext():
+                matrix, words = encode_with_words(
+                    self.embedder.model, missing, self.embedder.passage_prefix, layer,
+                    is_content_word, _SENTENCE_BATCH)
+            known.update(zip(missing, words, strict=True))
+            vectors = dict(zip(missing, matrix, strict=True))
+        with self._lock:
+            for text in dict.fromkeys(texts):
+                self._words[(layer, text)] = known[text]
+                self._words.move_to_end((layer, text))
+                if text in vectors and text not in self._vectors:
+                    self._vectors[text] = vectors[text]
+            for cache in (self._words, self._vectors):
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
+        return [known[t] for t in texts]
+
+    def query_words(self, query: str, layer: int) -> WordVectors:
+        """The question's content-word vectors at `layer`, embedded as a query."""
+        assert self.embedder is not None
+        _, words = encode_with_words(self.embedder.model, [query], self.embedder.query_prefix,
+                                     layer, is_content_word)
+        return words[0]
 
     def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Passage vectors of `texts`, cached per text: the gate, the prompt's focusing and the

@@ -68,6 +68,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--candidates", type=int, default=100, help="dense/BM25 lists before dropping")
     p.add_argument("--out", type=Path, default=REPO / "qa" / "data" / "answer_gate.json")
     p.add_argument("--report", type=Path, default=Path("/tmp/fit_gate_report.json"))
+    p.add_argument("--word-layer", type=int, default=10,
+                   help="encoder layer of the word features (qa.word_alignment); 10 of 12 had "
+                        "the best cross-validation on the fit half among 9-12")
     p.add_argument("--features", default=None,
                    help="comma-separated features to fit (default: qa.gate.FEATURES)")
     p.add_argument("--select", action="store_true",
@@ -197,8 +200,47 @@ class CachedScorer:
     def passage_vectors(self, texts) -> np.ndarray:
         return np.stack([self.vectors[("p", t)] for t in texts])
 
+    def fill_words(self, queries: list[str], sentences: list[str], layer: int) -> None:
+        """Word vectors (`qa.word_alignment`) of the questions and sentences at `layer`, kept
+        in memory and in `CACHE/words-*.pkl`."""
+        import pickle
 
-def feature_rows(instances: list[dict], embedder, instances_key: str) -> list[dict]:
+        import qa.word_alignment
+        from qa.support import is_content_word
+        from qa.word_alignment import encode_with_words
+
+        source = Path(qa.word_alignment.__file__).read_bytes().hex()
+        path = CACHE / f"words-{_cache_key(self._embedder.name, layer, source)}.pkl"
+        self.words: dict[tuple[str, str], object] = (
+            pickle.loads(path.read_bytes()) if path.is_file() else {})
+        todo = [("q", q) for q in dict.fromkeys(queries) if ("q", q) not in self.words]
+        todo += [("p", s) for s in dict.fromkeys(sentences) if ("p", s) not in self.words]
+        if not todo:
+            return
+        print(f"word vectors of {len(todo)} questions and sentences ...", flush=True)
+        t0 = time.perf_counter()
+        e = self._embedder
+        with e.using_threads(None):
+            for kind, prefix in (("q", e.query_prefix), ("p", e.passage_prefix)):
+                texts = [t for k, t in todo if k == kind]
+                for i in range(0, len(texts), 2048):
+                    part = texts[i:i + 2048]
+                    _, words = encode_with_words(e.model, part, prefix, layer, is_content_word,
+                                                 32)
+                    self.words.update({(kind, t): w for t, w in zip(part, words, strict=True)})
+                    print(f"  {kind} {i + len(part)}/{len(texts)} in "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
+        path.write_bytes(pickle.dumps(self.words))
+
+    def passage_words(self, texts, layer: int) -> list:
+        return [self.words[("p", t)] for t in texts]
+
+    def query_words(self, text: str, layer: int):
+        return self.words[("q", text)]
+
+
+def feature_rows(instances: list[dict], embedder, instances_key: str,
+                 word_layer: int) -> list[dict]:
     """Every feature of `qa.gate.FEATURE_POOL` per instance, computed by the gate's own code;
     cached by the instances and the source of the modules that compute them, so a refit with
     another feature set or threshold takes seconds."""
@@ -208,20 +250,26 @@ def feature_rows(instances: list[dict], embedder, instances_key: str) -> list[di
     import qa.claim_check
     import qa.gate
     import qa.support
-    from qa.gate import FEATURE_POOL, features, passage_sentence_texts
+    import qa.word_alignment
+    from qa.gate import FEATURE_POOL, SENTENCE_PASSAGES, features, passage_sentence_texts
 
     sources = [Path(m.__file__).read_bytes().hex() for m in (  # type: ignore[arg-type]
-        qa.gate, qa.answer_type, qa.support, qa.claim_check)]
-    path = CACHE / f"features-{_cache_key(instances_key, sources)}.pkl"
+        qa.gate, qa.answer_type, qa.support, qa.claim_check, qa.word_alignment)]
+    path = CACHE / f"features-{_cache_key(instances_key, sources, word_layer)}.pkl"
     if path.is_file():
         print(f"features from {path}")
         return pickle.loads(path.read_bytes())
     scorer = CachedScorer(embedder, CACHE / f"vectors-{_cache_key(embedder.name)}.npz")
     scorer.fill([r["question"] for r in instances],
                 [s for r in instances for s in passage_sentence_texts(r["hits"])])
+    scorer.fill_words([r["question"] for r in instances],
+                      [s for r in instances
+                       for s in passage_sentence_texts(r["hits"][:SENTENCE_PASSAGES])],
+                      word_layer)
     t0 = time.perf_counter()
     rows = [{**{k: v for k, v in r.items() if k != "hits"},
-             **features(r["question"], r["hits"], scorer, FEATURE_POOL)}  # type: ignore[arg-type]
+             **features(r["question"], r["hits"], scorer, FEATURE_POOL,  # type: ignore[arg-type]
+                        word_layer)}
             for r in instances]
     print(f"features of {len(rows)} instances in {time.perf_counter() - t0:.0f} s")
     path.write_bytes(pickle.dumps(rows))
@@ -325,7 +373,7 @@ def by_length(part: list[dict], names: tuple[str, ...], weights: np.ndarray, bia
 
 
 def detail_report(settings, retriever, embedder, bench: Path, sets: list[str], candidates: int,
-                  key: str, refuses) -> dict[str, dict]:
+                  key: str, refuses, word_layer: int) -> dict[str, dict]:
     """Refusal recall on the report half's detail-left-out instances, per set: questions whose
     article is there but not the sentence that answers them, as the sample test set's are.
     Only reported: fitting on them (measured) lowered the document-dropped recall without
@@ -333,7 +381,7 @@ def detail_report(settings, retriever, embedder, bench: Path, sets: list[str], c
     import detail_instances
 
     rows, _ = detail_instances.collect(settings, retriever, embedder, bench, sets, candidates)
-    feats = [r for r in feature_rows(rows, embedder, _cache_key("detail", key))
+    feats = [r for r in feature_rows(rows, embedder, _cache_key("detail", key), word_layer)
              if r["half"] == "report"]
     out = {}
     for name in [*sets, "all"]:
@@ -423,7 +471,7 @@ def main() -> int:
               "scripts/bench_retrieval.py first.", file=sys.stderr)
         return 1
     instances, dropped_shared, key = collect(args, settings, retriever, bench, sets, index_dir)
-    rows = feature_rows(instances, embedder, key)
+    rows = feature_rows(instances, embedder, key, args.word_layer)
     fit_rows = [r for r in rows if r["half"] == "fit"]
 
     if args.select:
@@ -462,7 +510,7 @@ def main() -> int:
     report["fit half"] = rates(p_fit, y, per_row(fit_rows))
     details = {} if args.no_details else detail_report(
         settings, retriever, embedder, bench, sets, args.candidates, key,
-        lambda part: predict(xy(part, names)[0], weights, bias) < per_row(part))
+        lambda part: predict(xy(part, names)[0], weights, bias) < per_row(part), args.word_layer)
 
     print(f"\nweights {dict(zip(names, weights.round(3).tolist(), strict=True))} "
           f"bias {bias:.3f} threshold {threshold:.3f} (cross-lingual {threshold_cross:.3f})\n")
@@ -484,6 +532,7 @@ def main() -> int:
         "threshold": round(threshold, 6),
         "threshold_cross_lingual": round(threshold_cross, 6),
         "embed_model": settings.embed_model,
+        "word_layer": args.word_layer,
         "fitted": {
             "by": "scripts/fit_gate.py", "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "sets": sets, "half": "sha1(id) even", "target_false_refusals": args.target_frr,

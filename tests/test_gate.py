@@ -108,6 +108,10 @@ def test_more_evidence_never_lowers_the_probability() -> None:
             assert fitted.probability({**values, name: more}) > fitted.probability(values), name
     if "type_missing" in fitted.features:
         assert fitted.probability({**values, "type_missing": 1.0}) < fitted.probability(values)
+    # the two word recalls move together (a sentence's pair holds at least what it holds)
+    words = {**values, "word_recall": 0.6, "word_recall_pair": 0.65}
+    more = {**words, "word_recall": 0.8, "word_recall_pair": 0.85}
+    assert fitted.probability(more) > fitted.probability(words)
 
 
 def test_other_models_fall_back_to_word_coverage(tmp_path: Path) -> None:
@@ -126,6 +130,24 @@ def test_a_gate_file_with_other_features_is_rejected(tmp_path: Path) -> None:
                                 "embed_model": "m"}), encoding="utf-8")
     with pytest.raises(ValueError, match="features"):
         load_fitted(path)
+    # word features are the vectors of one layer: a file must say which
+    path.write_text(json.dumps({"features": ["word_recall"], "weights": [1], "bias": 0,
+                                "threshold": 0.5, "embed_model": "m"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="word_layer"):
+        load_fitted(path)
+
+
+def test_word_features_come_from_the_fitted_layer(embedder: Embedder) -> None:
+    fitted = load_fitted(DEFAULT_GATE_FILE)
+    assert fitted is not None and fitted.word_layer is not None
+    scorer = SupportScorer(embedder)
+    asked = "What security guarantees did Lavrov demand?"
+    values = features(asked, [GERMAN], scorer, FEATURE_POOL, fitted.word_layer)
+    assert 0.0 < values["word_recall"] <= values["word_recall_pair"] <= 1.0
+    assert "word_recall" not in features(asked, [GERMAN], scorer, FEATURE_POOL, None)
+    off = features("Who won the football world cup in 2014?", [GERMAN], scorer, FEATURE_POOL,
+                   fitted.word_layer)
+    assert off["word_recall"] < values["word_recall"] - 0.1
 
 
 def test_probability_is_the_logistic_of_the_weighted_sum() -> None:

@@ -70,7 +70,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--report", type=Path, default=Path("/tmp/fit_gate_report.json"))
     p.add_argument("--word-layer", type=int, default=10,
                    help="encoder layer of the word features (qa.word_alignment); 10 of 12 had "
-                        "the best cross-validation on the fit half among 9-12")
+                        "the best cross-validation on the fit half among 9-12 (--cv-only)")
     p.add_argument("--features", default=None,
                    help="comma-separated features to fit (default: qa.gate.FEATURES)")
     p.add_argument("--select", action="store_true",

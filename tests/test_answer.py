@@ -228,6 +228,12 @@ def test_quotes_without_the_number_asked_for_are_related_not_an_answer(
     """The issue's Donbass question: the passages speak of the Donbass's people but give no
     number, so a model that only points at them ("[1] [2]") gets no quotes as its answer."""
     question = "Wie viele Menschen leben im Donbass?"
+    # the gate refuses it (no sentence holds what the question asks) ...
+    gated = answerer.ask(question, llm_choice="extractive")
+    assert gated.refused and gated.text == REFUSAL["de"]
+    # ... and where a gate lets it through, the quotes must give the number asked for
+    monkeypatch.setattr(answerer.gate, "decide",
+                        lambda query, hits: Decision(True, 1.0, "fitted", {}))
     # quote-only mode quotes them (the check is for quotes standing in for a model's answer)
     assert not answerer.ask(question, llm_choice="extractive").refused
     pointed = ask_with(monkeypatch, answerer, ScriptedLLM("[1] [2]"), question)

@@ -161,6 +161,7 @@ class CachedScorer:
         self._embedder = embedder
         self.path = path
         self.vectors: dict[tuple[str, str], np.ndarray] = {}
+        self.words: dict[tuple[str, str], object] = {}  # filled by fill_words
         self.added = False
         if path.is_file():
             with np.load(path, allow_pickle=False) as data:
@@ -211,8 +212,8 @@ class CachedScorer:
 
         source = Path(qa.word_alignment.__file__).read_bytes().hex()
         path = CACHE / f"words-{_cache_key(self._embedder.name, layer, source)}.pkl"
-        self.words: dict[tuple[str, str], object] = (
-            pickle.loads(path.read_bytes()) if path.is_file() else {})
+        if path.is_file():
+            self.words = pickle.loads(path.read_bytes())
         todo = [("q", q) for q in dict.fromkeys(queries) if ("q", q) not in self.words]
         todo += [("p", s) for s in dict.fromkeys(sentences) if ("p", s) not in self.words]
         if not todo:

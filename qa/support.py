@@ -15,10 +15,11 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from qa.chunking import split_sentences
 from qa.embedding import Embedder
 from qa.language import language
 from qa.word_alignment import WordVectors, encode_with_words
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: Stems too common to count as evidence (question words, auxiliaries, articles), both languages.
 STOP_STEMS = set(analyze(
@@ -82,6 +86,7 @@ def content_stems(text: str) -> list[str]:
 
 
 def is_content_word(word: str) -> bool:
+    """A word that carries meaning (the words `qa.word_alignment` matches)."""
     return bool(content_stems(word))
 
 
@@ -206,33 +211,62 @@ class SupportScorer:
         self._words: OrderedDict[tuple[int, str], WordVectors] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _cached(self, cache: OrderedDict[K, V], keys: Sequence[K],
+                compute: Callable[[list[K]], dict[K, V]]) -> dict[K, V]:
+        """The values of `keys`: from `cache` (least recently used dropped beyond
+        `cache_size`), the missing ones computed by `compute` in one batch, outside the lock."""
+        with self._lock:  # the chat answers several questions at once on one scorer
+            known = {k: cache[k] for k in keys if k in cache}
+        missing = list(dict.fromkeys(k for k in keys if k not in known))
+        if missing:
+            known.update(compute(missing))
+        with self._lock:
+            for key in dict.fromkeys(keys):
+                cache[key] = known[key]
+                cache.move_to_end(key)
+            while len(cache) > self.cache_size:
+                cache.popitem(last=False)
+        return known
+
+    def _batch_threads(self) -> AbstractContextManager[None]:
+        assert self.embedder is not None
+        threads = self.batch_threads() if self.batch_threads else None
+        return self.embedder.using_threads(threads) if threads else nullcontext()
+
+    def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors of `texts`, cached per text: the gate, the prompt's focusing and the
+        verifier read the same sentences, which are embedded once."""
+        assert self.embedder is not None
+        embedder = self.embedder
+
+        def embed(missing: list[str]) -> dict[str, np.ndarray]:
+            with self._batch_threads():
+                vectors = embedder.encode_passages(missing, batch_size=_SENTENCE_BATCH)
+            return dict(zip(missing, vectors, strict=True))
+
+        known = self._cached(self._vectors, texts, embed)
+        return np.stack([known[t] for t in texts])
+
     def passage_words(self, texts: Sequence[str], layer: int) -> list[WordVectors]:
         """Content-word vectors of `texts` at `layer` (`qa.word_alignment`), cached per text;
         the pass that makes them also gives the sentence vectors, which go into the sentence
         cache, so the gate embeds its sentences once for both."""
         assert self.embedder is not None
-        with self._lock:
-            known = {t: self._words[(layer, t)] for t in texts if (layer, t) in self._words}
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
-        vectors: dict[str, np.ndarray] = {}
-        if missing:
-            threads = self.batch_threads() if self.batch_threads else None
-            with self.embedder.using_threads(threads) if threads else nullcontext():
-                matrix, words = encode_with_words(
-                    self.embedder.model, missing, self.embedder.passage_prefix, layer,
-                    is_content_word, _SENTENCE_BATCH)
-            known.update(zip(missing, words, strict=True))
-            vectors = dict(zip(missing, matrix, strict=True))
-        with self._lock:
-            for text in dict.fromkeys(texts):
-                self._words[(layer, text)] = known[text]
-                self._words.move_to_end((layer, text))
-                if text in vectors and text not in self._vectors:
-                    self._vectors[text] = vectors[text]
-            for cache in (self._words, self._vectors):
-                while len(cache) > self.cache_size:
-                    cache.popitem(last=False)
-        return [known[t] for t in texts]
+        embedder = self.embedder
+        fresh: dict[str, np.ndarray] = {}
+
+        def embed(missing: list[tuple[int, str]]) -> dict[tuple[int, str], WordVectors]:
+            batch = [text for _, text in missing]
+            with self._batch_threads():
+                matrix, words = encode_with_words(embedder.model, batch, embedder.passage_prefix,
+                                                  layer, is_content_word, _SENTENCE_BATCH)
+            fresh.update(zip(batch, matrix, strict=True))
+            return dict(zip(missing, words, strict=True))
+
+        known = self._cached(self._words, [(layer, t) for t in texts], embed)
+        if fresh:  # kept where not cached already
+            self._cached(self._vectors, list(fresh), lambda new: {t: fresh[t] for t in new})
+        return [known[(layer, t)] for t in texts]
 
     def query_words(self, query: str, layer: int) -> WordVectors:
         """The question's content-word vectors at `layer`, embedded as a query."""
@@ -240,26 +274,6 @@ class SupportScorer:
         _, words = encode_with_words(self.embedder.model, [query], self.embedder.query_prefix,
                                      layer, is_content_word)
         return words[0]
-
-    def passage_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """Passage vectors of `texts`, cached per text: the gate, the prompt's focusing and the
-        verifier read the same sentences, which are embedded once."""
-        assert self.embedder is not None
-        with self._lock:  # the chat answers several questions at once on one scorer
-            known = {t: self._vectors[t] for t in texts if t in self._vectors}
-        missing = list(dict.fromkeys(t for t in texts if t not in known))
-        if missing:
-            threads = self.batch_threads() if self.batch_threads else None
-            with self.embedder.using_threads(threads) if threads else nullcontext():
-                vectors = self.embedder.encode_passages(missing, batch_size=_SENTENCE_BATCH)
-            known.update(zip(missing, vectors, strict=True))
-        with self._lock:
-            for text in dict.fromkeys(texts):
-                self._vectors[text] = known[text]
-                self._vectors.move_to_end(text)
-            while len(self._vectors) > self.cache_size:
-                self._vectors.popitem(last=False)
-        return np.stack([known[t] for t in texts])
 
     def matrix(
         self,

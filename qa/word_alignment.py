@@ -100,8 +100,9 @@ def matched(question: WordVectors, sentence: WordVectors) -> np.ndarray:
 
 def best_recall(question: WordVectors, passages: Sequence[Sequence[WordVectors]]) -> float:
     """The share of the question one sentence of the passages holds, for the best sentence."""
-    scores = [float(matched(question, s).mean()) for p in passages for s in p if len(question)]
-    return max(scores, default=0.0)
+    if not len(question):
+        return 0.0
+    return max((float(matched(question, s).mean()) for p in passages for s in p), default=0.0)
 
 
 def best_pair_recall(question: WordVectors, passages: Sequence[Sequence[WordVectors]]) -> float:

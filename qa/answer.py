@@ -23,6 +23,7 @@ from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
 from qa.llm.waitline import WaitLine
+from qa.name_check import NAME_CHECK_FILE
 from qa.prompting import (
     REFUSAL,
     Prompt,
@@ -80,7 +81,8 @@ class Answerer:
         self.line = WaitLine(settings.model_concurrency)
         self.scorer = SupportScorer(self.retriever.embedder, batch_threads=self._sentence_threads)
         self.verifier = CitationVerifier(self.scorer, settings.support_threshold,
-                                         settings.claim_check_file or CLAIM_CHECK_FILE)
+                                         settings.claim_check_file or CLAIM_CHECK_FILE,
+                                         settings.name_check_file or NAME_CHECK_FILE)
         self.gate = AnswerGate(settings, self.scorer)  # one sentence cache for gate and prompt
         self.reranker = reranker_for(settings, self.scorer)
         # read only where used: the fitted fallback is off by default (measured neutral)

@@ -27,6 +27,7 @@ from qa.claim_check import (
     resolve_pronoun,
 )
 from qa.language import language
+from qa.name_check import NAME_CHECK_FILE, NameCheck, load_name_check, names_stated
 from qa.relative_days import resolve_relative_days
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
@@ -36,6 +37,7 @@ from qa.support import (
     same_language,
     stated_numbers,
 )
+from qa.word_alignment import WordVectors
 
 # [1]  [1, 2]  [1][2]  [1-3]  [Quelle 1]  [Passage 2]  【1】  [^1]  (1) is too ambiguous to read.
 _MARKER = re.compile(
@@ -98,11 +100,16 @@ class CitationVerifier:
     """
 
     def __init__(self, scorer: SupportScorer, threshold: float,
-                 check_file: Path = CLAIM_CHECK_FILE) -> None:
+                 check_file: Path = CLAIM_CHECK_FILE,
+                 name_check_file: Path = NAME_CHECK_FILE) -> None:
         self.scorer = scorer
         self.threshold = threshold
         self.check: FittedCheck | None = fitted_check(
             scorer.embedder.name if scorer.embedder is not None else None, check_file)
+        # word vectors come from the embedding model; without one the rule cannot run
+        self.names: NameCheck | None = (
+            load_name_check(name_check_file, scorer.embedder.name)
+            if scorer.embedder is not None else None)
 
     def verify(
         self, sentences: list[ParsedSentence], hits: list[Hit], lang: str | None = None,
@@ -138,6 +145,10 @@ class CitationVerifier:
             support = check_matrix(self.check, resolved, question, support, texts, windows,
                                    titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold
+        unnamed = self._unnamed_names(claims, question, texts, support >= limits, windows,
+                                      [[x.text for x in spans[p][max(0, k - 1): k + 2]]
+                                       for p, sents in enumerate(spans) for k in range(len(sents))],
+                                      lang)
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
             # best supporting sentence per passage, by its margin over the pass mark
@@ -145,7 +156,7 @@ class CitationVerifier:
             stated = numbers(sentence.text)
             for j, (p, _) in enumerate(flat):
                 score = float(support[i, j] - limits[i, j])
-                if not stated <= window_numbers[j]:
+                if not stated <= window_numbers[j] or unnamed[i, j]:
                     score = -1.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
@@ -170,6 +181,27 @@ class CitationVerifier:
                             default=max(score_of.values(), default=0.0)),
             ))
         return out
+
+    def _unnamed_names(
+        self, claims: list[str], question: str, texts: list[str], passing: np.ndarray,
+        windows: list[str], window_sentences: list[list[str]], lang: str | None,
+    ) -> np.ndarray:
+        """unnamed[i, j]: claim i, in another language than sentence j, adds a name to the
+        question that sentence j's window does not give (`qa.name_check`). Checked only where
+        the support score would pass."""
+        unnamed = np.zeros(passing.shape, dtype=bool)
+        if self.names is None or not claims or not texts:
+            return unnamed
+        check = self.names
+        cross = passing & ~same_language(claims, texts, lang)
+
+        def words(batch: Sequence[str]) -> list[WordVectors]:
+            return self.scorer.passage_words(batch, check.layer)
+
+        for i, j in zip(*np.nonzero(cross), strict=True):
+            unnamed[i, j] = not names_stated(claims[i], question, windows[j],
+                                             window_sentences[j], words, check)
+        return unnamed
 
     @staticmethod
     def _citation(number: int, hit: Hit, span: object, score: float) -> Citation:

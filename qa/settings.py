@@ -222,6 +222,12 @@ class Settings(BaseSettings):
         None,
         description="Fitted claim check (scripts/fit_claims.py); unset: qa/data/claim_check.json.",
     )
+    name_check_file: Path | None = Field(
+        None,
+        description="Names an answer in another language than its passage adds must be there "
+        "(scripts/fit_name_check.py); unset: qa/data/name_check.json; a missing file turns the "
+        "rule off.",
+    )
     on_unsupported: Literal["refuse", "extractive", "fitted"] = Field(
         "extractive", description="What an answer with no supported sentence becomes: a "
         "refusal, quotes of the passage closest to it, or ('fitted') quotes unless the gate "

@@ -1,0 +1,138 @@
+"""The cross-language name rule: which names an English answer adds, when they count as given,
+the shipped fitted cosine, and the rule inside the claim check with the real model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from qa.citations import CitationVerifier, split_answer
+from qa.embedding import Embedder
+from qa.name_check import (
+    NAME_CHECK_FILE,
+    NameCheck,
+    added_names,
+    best_cosines,
+    load_name_check,
+    names_stated,
+    written_alike,
+)
+from qa.schema import Hit
+from qa.settings import Settings
+from qa.support import SupportScorer
+from qa.word_alignment import WordVectors
+
+LAWROW = ("Der russische Außenminister Sergej Lawrow traf US-Außenminister Antony Blinken am "
+          "Freitag in Genf. Lawrow forderte erneut langfristige Sicherheitsgarantien von den USA.")
+BAU = ("Dinwiddie schickte eine Kompanie von 40 Männern unter William Trent an den Ort, wo sie "
+       "in den ersten Monaten des Jahres 1754 mit dem Bau einer kleinen Festung begann.")
+
+
+def test_added_names_are_the_claims_names_the_question_does_not_use() -> None:
+    question = "Who led the Panthers in sacks?"
+    # the first word may be capitalised for being first; the question's names are its premise
+    assert added_names("Peyton Manning led the Panthers in sacks.", question) == ["manning"]
+    assert added_names("The British began the fort under William Trent in April 1754.",
+                       "When did British begin to build fort under William Trent?") == ["april"]
+    assert added_names("Warsaw's first cabaret was Momus, founded by Arnold Szyfman.",
+                       "What was Warsaw's first literary cabaret?") == [
+        "momus", "arnold", "szyfman"]
+    assert added_names("It was in the summer. Yes.", "When?") == []
+
+
+def test_written_alike_takes_endings_and_close_spellings_not_translations() -> None:
+    assert written_alike("manning", "Peyton Manning warf zwei Pässe.")
+    assert written_alike("ukraine", "Die Ukrainer protestierten.")
+    assert written_alike("nimeiry", "der Machthaber General Gaafar al-Nimeiry")
+    assert not written_alike("april", "in den ersten Monaten des Jahres 1754")
+    # spelled apart across languages: left to the word vectors
+    assert not written_alike("lavrov", "Sergej Lawrow")
+    assert not written_alike("geneva", "in Genf")
+
+
+def _vectors(words: Sequence[str], rows: Sequence[Sequence[float]]) -> WordVectors:
+    m = np.array(rows, dtype="float32")
+    return WordVectors(tuple(words), m / np.linalg.norm(m, axis=1, keepdims=True))
+
+
+def test_names_not_written_alike_need_the_fitted_cosine() -> None:
+    claim = _vectors(["Lavrov", "demanded"], [[1, 0, 0], [0, 1, 0]])
+    close = _vectors(["Lawrow"], [[0.8, 0, 0.6]])  # cosine 0.8 with "Lavrov"
+    far = _vectors(["Blinken"], [[0.3, 0, 0.954]])  # cosine 0.3
+    assert best_cosines(["lavrov"], claim, [far, close]) == pytest.approx([0.8])
+    assert best_cosines(["scholz"], claim, [close]) == [0.0]  # no such word in the claim
+    calls: list[list[str]] = []
+
+    def words(texts: Sequence[str]) -> list[WordVectors]:
+        calls.append(list(texts))
+        return [claim, close if "Lawrow" in texts[1] else far]
+
+    check = NameCheck(min_cosine=0.6, layer=10)
+    question = "What did the Russian foreign minister demand?"
+    assert names_stated("He said Lavrov demanded it.", question, "Lawrow forderte",
+                        ["Lawrow forderte"], words, check)
+    assert not names_stated("He said Lavrov demanded it.", question, "Blinken sagte",
+                            ["Blinken sagte"], words, check)
+    calls.clear()  # a name written alike costs no encoder pass
+    assert names_stated("He said Lawrow demanded it.", question, "Lawrow forderte",
+                        ["Lawrow forderte"], words, check)
+    assert calls == []
+
+
+def test_the_shipped_rule_was_fitted_and_rejects_swapped_answers() -> None:
+    data = json.loads(NAME_CHECK_FILE.read_text(encoding="utf-8"))
+    assert data["fitted"]["by"] == "scripts/fit_name_check.py"
+    assert data["embed_model"] == Settings(_env_file=None).embed_model
+    check = load_name_check(NAME_CHECK_FILE, data["embed_model"])
+    assert check is not None and check.min_cosine == data["min_cosine"]
+    assert load_name_check(NAME_CHECK_FILE, "some/other-model") is None  # its cosines differ
+    before = data["accepted"]["without the rule"]
+    after = data["accepted"][f"cosine {data['min_cosine']}"]
+    # on the half it was not fitted on: far fewer false claims pass, few true ones are lost
+    assert after["report: answer swapped"]["accepted"] < before["report: answer swapped"][
+        "accepted"] - 0.15
+    assert after["report: other sentence"]["accepted"] < before["report: other sentence"][
+        "accepted"] - 0.1
+    assert after["report: true"]["accepted"] > before["report: true"]["accepted"] - 0.04
+    assert after["report: true"]["n"] > 200
+
+
+@pytest.fixture(scope="module")
+def verifier(embedder: Embedder) -> CitationVerifier:
+    return CitationVerifier(SupportScorer(embedder), Settings(_env_file=None).support_threshold)
+
+
+def _verified(verifier: CitationVerifier, answer: str, question: str, text: str) -> bool:
+    hit = Hit(chunk_id=1, article_id="a1", ordinal=0, start=0, end=len(text), text=text,
+              title="Gespräche in Genf", date="2022-01-21", source="AFP", path="1.txt",
+              score=1.0)
+    [sentence] = verifier.verify(split_answer(answer, 1), [hit], "en", question)
+    return sentence.verified
+
+
+def test_an_english_answer_naming_someone_else_is_rejected(verifier: CitationVerifier) -> None:
+    question = "What did the Russian foreign minister demand?"
+    assert _verified(verifier, "The Russian foreign minister Sergej Lawrow demanded long-term "
+                     "security guarantees from the USA [1].", question, LAWROW)
+    # spelled the English way: matched by meaning
+    assert _verified(verifier, "The Russian foreign minister Sergei Lavrov demanded long-term "
+                     "security guarantees from the USA [1].", question, LAWROW)
+    assert not _verified(verifier, "The Russian foreign minister Sergej Lawrow demanded "
+                         "long-term security guarantees from Olaf Scholz [1].", question, LAWROW)
+
+
+def test_an_invented_month_or_person_is_rejected(verifier: CitationVerifier) -> None:
+    """Replayed on the recorded xquad-en answers: the model's "in April 1754" passed, though
+    the passage only says "in den ersten Monaten des Jahres 1754"."""
+    question = "When did the company under William Trent begin to build a fort?"
+    assert _verified(verifier, "The company under William Trent began to build a small fort "
+                     "in 1754 [1].", question, BAU)
+    assert not _verified(verifier, "The company under William Trent began to build a small "
+                         "fort in April 1754 [1].", question, BAU)
+    assert _verified(verifier, "In 1754 Dinwiddie sent 40 men under William Trent to build a "
+                     "small fort [1].", question, BAU)
+    assert not _verified(verifier, "In 1754 Washington sent 40 men under William Trent to "
+                         "build a small fort [1].", question, BAU)

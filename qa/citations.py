@@ -123,12 +123,13 @@ class CitationVerifier:
         flat = [(p, s) for p, sents in enumerate(spans) for s in sents]
         claims, texts = [s.text for s in sentences], [s.text for _, s in flat]
         support = self.scorer.matrix(claims, texts, claim_lang=lang)
+        # each sentence with its neighbours and its article's headline
+        nearby = [[hits[p].title, *(x.text for x in spans[p][max(0, k - 1): k + 2])]
+                  for p, sents in enumerate(spans) for k in range(len(sents))]
+        windows = [_with_days(" ".join(near), hits[p].date)
+                   for near, (p, _) in zip(nearby, flat, strict=True)]
         # numbers must appear next to the supporting sentence: "Dies geschah sechs Wochen vor
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
-        windows = [_with_days(" ".join([hits[p].title,
-                                        *(x.text for x in spans[p][max(0, k - 1): k + 2])]),
-                              hits[p].date)
-                   for p, sents in enumerate(spans) for k in range(len(sents))]
         window_numbers = [stated_numbers(w) for w in windows]
         limits = np.full(support.shape, self.threshold, dtype="float32")
         if self.check is not None and claims and texts:
@@ -146,9 +147,7 @@ class CitationVerifier:
                                    titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold
         unnamed = self._unnamed_names(claims, question, texts, support >= limits, windows,
-                                      [[x.text for x in spans[p][max(0, k - 1): k + 2]]
-                                       for p, sents in enumerate(spans) for k in range(len(sents))],
-                                      lang)
+                                      [[t for t in near if t] for near in nearby], lang)
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
             # best supporting sentence per passage, by its margin over the pass mark

@@ -35,6 +35,8 @@ _NOT_NAMES = frozenset(
 )
 _CAPITALISED = re.compile(r"\b[A-ZÄÖÜ][\w'’-]*")
 _WORD = re.compile(r"[\w'’-]+")
+# "Supplemental Nutrition Assistance Program (SNAP)": an acronym of the words before it
+_ACRONYM = re.compile(r"\(([A-Z]{2,8})\)")
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,24 @@ def _bare(word: str) -> str:
     return re.sub(r"['’]s$", "", word).strip("'’-").lower()
 
 
+def _spelled_out(claim: str) -> set[str]:
+    """Acronyms in brackets that abbreviate the capitalised words right before them: a model
+    adds "(SNAP)" to "Supplemental Nutrition Assistance Program", which claims nothing new."""
+    out = set()
+    for match in _ACRONYM.finditer(claim):
+        acronym = match.group(1)
+        before = [w for w in _WORD.findall(claim[:match.start()]) if w[:1].isupper()]
+        if "".join(w[0] for w in before[-len(acronym):]) == acronym:
+            out.add(acronym.lower())
+    return out
+
+
 def added_names(claim: str, question: str) -> list[str]:
-    """The claim's names (capitalised words past its first) that the question does not use."""
-    asked = {_bare(w) for w in _WORD.findall(question)}
+    """The claim's names (capitalised words past its first) that the question does not use;
+    an acronym of the words before it counts as those words."""
+    # "al-Nimeiry" in the question also gives "Nimeiry"
+    asked = ({_bare(part) for w in _WORD.findall(question) for part in (w, *w.split("-"))}
+             | _spelled_out(claim))
     first = _WORD.search(claim)
     out: list[str] = []
     for match in _CAPITALISED.finditer(claim):

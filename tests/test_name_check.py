@@ -41,6 +41,14 @@ def test_added_names_are_the_claims_names_the_question_does_not_use() -> None:
                        "What was Warsaw's first literary cabaret?") == [
         "momus", "arnold", "szyfman"]
     assert added_names("It was in the summer. Yes.", "When?") == []
+    # an acronym of the words before it adds nothing; a hyphenated name's part is the name
+    assert added_names("Benefits go on a card of the Supplemental Nutrition Assistance Program "
+                       "(SNAP).", "What card?") == ["supplemental", "nutrition", "assistance",
+                                                    "program"]
+    assert added_names("The card is a Welfare Card (WFC).", "What?") == [
+        "welfare", "card", "wfc"]  # not its initials
+    assert added_names("It invited members of Gaafar al-Nimeiry's party.",
+                       "Whom did al-Nimeiry invite?") == ["gaafar"]
 
 
 def test_written_alike_takes_endings_and_close_spellings_not_translations() -> None:

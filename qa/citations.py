@@ -185,14 +185,16 @@ class CitationVerifier:
         self, claims: list[str], question: str, texts: list[str], passing: np.ndarray,
         windows: list[str], window_sentences: list[list[str]], lang: str | None,
     ) -> np.ndarray:
-        """unnamed[i, j]: claim i, in another language than sentence j, adds a name to the
-        question that sentence j's window does not give (`qa.name_check`). Checked only where
-        the support score would pass."""
+        """unnamed[i, j]: English claim i adds a name to the question that sentence j, in
+        another language, does not give in its window (`qa.name_check`). Checked only where
+        the support score would pass, and only for English, the language it was fitted on
+        and whose capitals mark names (a German answer capitalises every noun)."""
         unnamed = np.zeros(passing.shape, dtype=bool)
         if self.names is None or not claims or not texts:
             return unnamed
         check = self.names
-        cross = passing & ~same_language(claims, texts, lang)
+        english = np.array([(lang or language(c)) == "en" for c in claims])[:, None]
+        cross = passing & english & ~same_language(claims, texts, lang)
 
         def words(batch: Sequence[str]) -> list[WordVectors]:
             return self.scorer.passage_words(batch, check.layer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,21 @@ def test_an_invented_month_or_person_is_rejected(verifier: CitationVerifier) -> 
                      "small fort [1].", question, BAU)
     assert not _verified(verifier, "In 1754 Washington sent 40 men under William Trent to "
                          "build a small fort [1].", question, BAU)
+
+
+def test_german_answers_over_english_passages_are_left_to_the_other_checks(
+        verifier: CitationVerifier, embedder: Embedder) -> None:
+    """German capitalises every noun, so the rule (fitted on English answers) reads English
+    answers only: a German answer about an English passage is judged as without it."""
+    without = CitationVerifier(SupportScorer(embedder), Settings(_env_file=None).support_threshold,
+                               name_check_file=Path("/nonexistent"))
+    text = "Lavrov demanded long-term security guarantees from the United States on Friday."
+    hit = Hit(chunk_id=1, article_id="a1", ordinal=0, start=0, end=len(text), text=text,
+              title="Talks in Geneva", date="2022-01-21", source="AP", path="1.txt", score=1.0)
+    answer = "Am Freitag forderte Lawrow langfristige Sicherheitsgarantien von Washington [1]."
+    question = "Was forderte Lawrow?"
+    verdicts = [v.verify(split_answer(answer, 1), [hit], "de", question)[0].verified
+                for v in (verifier, without)]
+    # read as English, "Sicherheitsgarantien", "Washington" … would need to be there
+    assert verdicts == [True, True]
+    assert without.names is None and verifier.names is not None

@@ -537,7 +537,7 @@ def main() -> int:
         "fitted": {
             "by": "scripts/fit_gate.py", "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "sets": sets, "half": "sha1(id) even", "target_false_refusals": args.target_frr,
-            "features_chosen": "greedy forward selection by 5-fold cross-validation on the "
+            "features_chosen": "backward elimination by 5-fold cross-validation on the "
                                "fit half (scripts/fit_gate.py --select)",
             "cross_validation_fit_half": {k: {"refusal_recall": round(r, 4),
                                               "false_refusals": round(f, 4)}

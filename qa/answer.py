@@ -272,10 +272,11 @@ class Answerer:
             if left_out:
                 n = len(left_out)
                 answer.notice = (f"{n} sentence{'s' * (n != 1)} of the model's answer left out: "
-                                 f"no passage states {'them' if n != 1 else 'it'}.")
+                                 f"no passage states {'them' if n != 1 else 'it'}"
+                                 f"{_unnamed(left_out)}.")
             answer.left_out = left_out
             return answer
-        notice = "The model's answer was not supported by the passages"
+        notice = f"The model's answer was not supported by the passages{_unnamed(left_out)}"
         doubtful = (self.settings.on_unsupported == "fitted" and self.fallback is not None
                     and decision is not None and self.fallback.refuses(decision))
         if doubtful:
@@ -341,6 +342,13 @@ class Answerer:
             answer.period_note = (f"Read from the question: {when}; passages from then "
                                   "ranked first, none left out.")
         return AnswerEvent("done", answer=answer)
+
+
+def _unnamed(left_out: list[AnswerSentence]) -> str:
+    """" (no passage names April, Stoltenberg)" for sentences left out for names no passage
+    gives (`qa.name_check`), so the reader sees what was wrong; else ""."""
+    names = list(dict.fromkeys(n for s in left_out for n in s.unstated_names))
+    return f" (no passage names {', '.join(names)})" if names else ""
 
 
 def _is_refusal(raw: str, refusal: str) -> bool:

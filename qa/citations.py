@@ -27,7 +27,7 @@ from qa.claim_check import (
     resolve_pronoun,
 )
 from qa.language import language
-from qa.name_check import NAME_CHECK_FILE, NameCheck, load_name_check, names_stated
+from qa.name_check import NAME_CHECK_FILE, NameCheck, load_name_check, unstated_names
 from qa.relative_days import resolve_relative_days
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
@@ -155,7 +155,7 @@ class CitationVerifier:
             stated = numbers(sentence.text)
             for j, (p, _) in enumerate(flat):
                 score = float(support[i, j] - limits[i, j])
-                if not stated <= window_numbers[j] or unnamed[i, j]:
+                if not stated <= window_numbers[j] or (i, j) in unnamed:
                     score = -1.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
@@ -174,22 +174,26 @@ class CitationVerifier:
                         for p, (m, j) in best.items()}
             citations = [self._citation(n, hits[n - 1], flat[best[n - 1][1]][1], score_of[n - 1])
                          for n in cited_ok]
+            # what a reader is told: the names the best-backed sentence lacked
+            blocked = [(float(support[i, j]), j) for j in range(len(flat)) if (i, j) in unnamed]
             out.append(AnswerSentence(
                 sentence.text, citations, verified=bool(citations), repaired=repaired,
                 support=max((c.support for c in citations),
                             default=max(score_of.values(), default=0.0)),
+                unstated_names=() if citations or not blocked else tuple(
+                    unnamed[(i, max(blocked)[1])]),
             ))
         return out
 
     def _unnamed_names(
         self, claims: list[str], question: str, texts: list[str], passing: np.ndarray,
         windows: list[str], window_sentences: list[list[str]], lang: str | None,
-    ) -> np.ndarray:
-        """unnamed[i, j]: English claim i adds a name to the question that sentence j, in
-        another language, does not give in its window (`qa.name_check`). Checked only where
-        the support score would pass, and only for English, the language it was fitted on
-        and whose capitals mark names (a German answer capitalises every noun)."""
-        unnamed = np.zeros(passing.shape, dtype=bool)
+    ) -> dict[tuple[int, int], list[str]]:
+        """{(i, j): names}: English claim i adds these names to the question, and sentence j,
+        in another language, does not give them in its window (`qa.name_check`). Checked only
+        where the support score would pass, and only for English, the language it was fitted
+        on and whose capitals mark names (a German answer capitalises every noun)."""
+        unnamed: dict[tuple[int, int], list[str]] = {}
         if self.names is None or not claims or not texts:
             return unnamed
         check = self.names
@@ -200,8 +204,10 @@ class CitationVerifier:
             return self.scorer.passage_words(batch, check.layer)
 
         for i, j in zip(*np.nonzero(cross), strict=True):
-            unnamed[i, j] = not names_stated(claims[i], question, windows[j],
-                                             window_sentences[j], words, check)
+            missing = unstated_names(claims[i], question, windows[j], window_sentences[j],
+                                     words, check)
+            if missing:
+                unnamed[int(i), int(j)] = missing
         return unnamed
 
     @staticmethod

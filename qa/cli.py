@@ -136,7 +136,9 @@ def print_sources(answer: Any) -> None:
         for quote in cited[number]:
             print(f'    "{quote}"')
     for sentence in answer.left_out:
-        print(f"(left out: no passage states \"{sentence.text}\")")
+        names = ", ".join(sentence.unstated_names)
+        why = f"; no passage names {names}" if names else ""
+        print(f"(left out: no passage states \"{sentence.text}\"{why})")
     if answer.refused and answer.sources:
         print("Related, not an answer:")
         for number, hit in enumerate(answer.sources[:3], start=1):

@@ -117,16 +117,25 @@ def best_cosines(
     return out
 
 
-def names_stated(
+def unstated_names(
     claim: str, question: str, window: str, window_sentences: Sequence[str],
     words: Callable[[Sequence[str]], list[WordVectors]], check: NameCheck,
-) -> bool:
-    """Whether every name the claim adds to the question is in the window (its supporting
-    sentence, the neighbours and the headline): alike, else by meaning. `words` gives word
-    vectors at the check's layer (a cached `SupportScorer.passage_words`); it is called only
-    for names not written alike, so most claims cost no encoder pass."""
+) -> list[str]:
+    """The names the claim adds to the question that the window (its supporting sentence, the
+    neighbours and the headline) does not give, alike or by meaning, as the claim writes them;
+    empty when it gives all. `words` gives word vectors at the check's layer (a cached
+    `SupportScorer.passage_words`); it is called only for names not written alike, so most
+    claims cost no encoder pass."""
     missing = [n for n in added_names(claim, question) if not written_alike(n, window)]
     if not missing:
-        return True
+        return []
     claim_words, *window_words = words([claim, *window_sentences])
-    return all(c >= check.min_cosine for c in best_cosines(missing, claim_words, window_words))
+    cosines = best_cosines(missing, claim_words, window_words)
+    unmatched = [n for n, c in zip(missing, cosines, strict=True) if c < check.min_cosine]
+    spelled = {_bare(m.group()): _bare_case(m.group()) for m in _CAPITALISED.finditer(claim)}
+    return [spelled.get(n, n) for n in unmatched]
+
+
+def _bare_case(word: str) -> str:
+    """`word` without a possessive "'s" and edge punctuation, in its own case."""
+    return re.sub(r"['’]s$", "", word).strip("'’-")

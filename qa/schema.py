@@ -158,6 +158,8 @@ class AnswerSentence:
     verified: bool = False
     repaired: bool = False  # the model cited another passage; the verifier moved it
     support: float = 0.0
+    # unverified because it names these (as written) and no passage that backs the rest does
+    unstated_names: tuple[str, ...] = ()
 
 
 @dataclass

@@ -468,3 +468,17 @@ def test_instruction_sentences_are_never_quoted() -> None:
 )
 def test_quotes_inside_a_quote_become_inner_quotes(sentence: str, expected: str) -> None:
     assert quoted(sentence) == expected
+
+
+def test_an_english_sentence_naming_someone_the_articles_do_not_is_left_out_and_named(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    """The cross-language name rule (`qa.name_check`) inside the service: the reader is told
+    which name no passage gives, in the notice and on the left-out sentence."""
+    llm = ScriptedLLM("Lavrov demanded long-term security guarantees for Russia's western "
+                      "border [1]. Lavrov made the demand together with Jens Stoltenberg [1].")
+    answer = ask_with(monkeypatch, answerer, llm, "What security guarantees did Lavrov demand?")
+    assert not answer.refused
+    assert [s.verified for s in answer.sentences] == [True]
+    assert [s.unstated_names for s in answer.left_out] == [("Jens", "Stoltenberg")]
+    assert answer.notice and "no passage names Jens, Stoltenberg" in answer.notice

@@ -197,3 +197,19 @@ def test_cli_process_on_a_missing_index_prints_no_traceback(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == f"error: No index in {tmp_path / 'leer'}/. Build it with: qa index\n"
+
+
+def test_print_sources_says_which_name_no_passage_gives(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import print_sources
+    from qa.schema import Answer, AnswerSentence
+
+    left_out = [AnswerSentence("He met Jens Stoltenberg.", unstated_names=("Jens", "Stoltenberg")),
+                AnswerSentence("It was cold.")]
+    answer = Answer(question="What did Lavrov demand?", text="", sentences=[], sources=[],
+                    refused=False, backend="scripted", model="m", left_out=left_out)
+    print_sources(answer)
+    out = capsys.readouterr().out
+    assert '(left out: no passage states "He met Jens Stoltenberg."; no passage names Jens, ' \
+           'Stoltenberg)' in out
+    assert '(left out: no passage states "It was cold.")' in out

@@ -18,7 +18,7 @@ from qa.name_check import (
     added_names,
     best_cosines,
     load_name_check,
-    names_stated,
+    unstated_names,
     written_alike,
 )
 from qa.schema import Hit
@@ -81,13 +81,14 @@ def test_names_not_written_alike_need_the_fitted_cosine() -> None:
 
     check = NameCheck(min_cosine=0.6, layer=10)
     question = "What did the Russian foreign minister demand?"
-    assert names_stated("He said Lavrov demanded it.", question, "Lawrow forderte",
-                        ["Lawrow forderte"], words, check)
-    assert not names_stated("He said Lavrov demanded it.", question, "Blinken sagte",
-                            ["Blinken sagte"], words, check)
+    assert unstated_names("He said Lavrov demanded it.", question, "Lawrow forderte",
+                          ["Lawrow forderte"], words, check) == []
+    # the missing name as the claim writes it
+    assert unstated_names("He said Lavrov's demand stood.", question, "Blinken sagte",
+                          ["Blinken sagte"], words, check) == ["Lavrov"]
     calls.clear()  # a name written alike costs no encoder pass
-    assert names_stated("He said Lawrow demanded it.", question, "Lawrow forderte",
-                        ["Lawrow forderte"], words, check)
+    assert unstated_names("He said Lawrow demanded it.", question, "Lawrow forderte",
+                          ["Lawrow forderte"], words, check) == []
     assert calls == []
 
 

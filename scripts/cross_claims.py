@@ -13,13 +13,14 @@ paragraph, or for the one-line news-de articles the sentence with three on eithe
 - nationality added: "The British chancellor is Werner Faymann." (one the passage never names)
 
 Each claim cites its passage and is checked as an English answer sentence is
-(`CitationVerifier.verify`, language "en"), once as the product checks it and once without the
-attribute rule (`qa.claim_check.attributes_agree`; before it, the support score alone decided
-across languages). The false kinds change exactly the words the rule reads, so their
-rejection shows what the support score missed; the true kind shows what the rule costs on
-real passages (other offices and nationalities nearby, feminine forms, compounds).
+(`CitationVerifier.verify`, language "en") four times: by the support score alone (as before
+both rules), with the attribute rule (`qa.claim_check.attributes_agree`), with the name rule
+(`qa.name_check`), and with both, as the product checks it. The false kinds change exactly
+the words the attribute rule reads, so their rejection shows what the support score missed;
+the true kind shows what the rules cost on real passages (other offices and nationalities
+nearby, feminine forms, compounds).
 
-    python scripts/cross_claims.py            # about 2 minutes
+    python scripts/cross_claims.py            # about 4 minutes
 """
 
 from __future__ import annotations
@@ -143,22 +144,27 @@ def main() -> int:
 
     items = claims(passages([*folders, args.articles]), args.limit)
     settings = Settings()
-    verifier = CitationVerifier(SupportScorer(Embedder(settings)), settings.support_threshold)
-    after = accepted(verifier, items)
+    scorer = SupportScorer(Embedder(settings))
+    with_names = CitationVerifier(scorer, settings.support_threshold)
+    without_names = CitationVerifier(scorer, settings.support_threshold,
+                                     name_check_file=Path("/nonexistent"))
+    after = accepted(with_names, items)
+    attribute_only = accepted(without_names, items)
     rule = qa.claim_check.attributes_agree
     qa.claim_check.attributes_agree = lambda *_: True  # type: ignore[assignment]
     try:
-        before = accepted(verifier, items)
+        before = accepted(without_names, items)
+        names_only = accepted(with_names, items)
     finally:
         qa.claim_check.attributes_agree = rule
     n: Counter[str] = Counter(kind for kind, _, _ in items)
     rows = []
     for kind in n:
         idx = [i for i, (k, _, _) in enumerate(items) if k == kind]
-        rows.append([kind, n[kind], sum(before[i] for i in idx) / len(idx),
-                     sum(after[i] for i in idx) / len(idx)])
-    print(md_table(["claim kind", "n", "accepted: support score alone", "accepted: with the "
-                    "attribute rule"], rows))
+        rows.append([kind, n[kind], *(sum(run[i] for i in idx) / len(idx)
+                                      for run in (before, attribute_only, names_only, after))])
+    print(md_table(["claim kind", "n", "accepted: support score alone", "attribute rule",
+                    "name rule (qa.name_check)", "both (the product)"], rows))
     print("\nTrue claims the rule rejects, false ones it lets pass:")
     for i, (kind, claim, text) in enumerate(items):
         if (kind == "true" and before[i] and not after[i]) or (kind != "true" and after[i]):

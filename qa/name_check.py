@@ -59,8 +59,13 @@ def load_name_check(path: Path, embed_model: str) -> NameCheck | None:
     return NameCheck(float(data["min_cosine"]), int(data["layer"]))
 
 
+def _bare_case(word: str) -> str:
+    """`word` without a possessive "'s" and edge punctuation, in its own case."""
+    return re.sub(r"['’]s$", "", word).strip("'’-")
+
+
 def _bare(word: str) -> str:
-    return re.sub(r"['’]s$", "", word).strip("'’-").lower()
+    return _bare_case(word).lower()
 
 
 def _spelled_out(claim: str) -> set[str]:
@@ -93,8 +98,9 @@ def added_names(claim: str, question: str) -> list[str]:
 
 
 def written_alike(name: str, text: str) -> bool:
-    """`name` (lower case) is in `text` as it is, with another ending ("Warsaw's"), or spelled
-    close ("Lavrov", "Lawrow"; "Ukraine", "Ukrainer")."""
+    """`name` (lower case) is in `text` as it is, with another ending ("Ukrainer" for
+    "Ukraine"), or spelled close ("al-Nimeiry" for "Nimeiry"). "Lawrow" for "Lavrov" is not:
+    such pairs are left to the word vectors."""
     for word in {w.lower() for w in _WORD.findall(text)}:
         if word == name or (len(name) >= 5 and word[:5] == name[:5]):
             return True
@@ -135,7 +141,3 @@ def unstated_names(
     spelled = {_bare(m.group()): _bare_case(m.group()) for m in _CAPITALISED.finditer(claim)}
     return [spelled.get(n, n) for n in unmatched]
 
-
-def _bare_case(word: str) -> str:
-    """`word` without a possessive "'s" and edge punctuation, in its own case."""
-    return re.sub(r"['’]s$", "", word).strip("'’-")

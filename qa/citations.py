@@ -132,8 +132,8 @@ class CitationVerifier:
         # der Heirat" backs a year given one sentence earlier, not one given elsewhere
         window_numbers = [stated_numbers(w) for w in windows]
         limits = np.full(support.shape, self.threshold, dtype="float32")
+        same = same_language(claims, texts, lang)
         if self.check is not None and claims and texts:
-            same = same_language(claims, texts, lang)
             asked = (self.scorer.matrix([question], texts, questions=True, claim_lang=lang)[0]
                      if question else np.zeros(len(texts), dtype="float32"))
             # "Er forderte X." after "Rjabkow sagte Y." must be stated about Rjabkow
@@ -146,7 +146,7 @@ class CitationVerifier:
             support = check_matrix(self.check, resolved, question, support, texts, windows,
                                    titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold
-        unnamed = self._unnamed_names(claims, question, texts, support >= limits, windows,
+        unnamed = self._unnamed_names(claims, question, (support >= limits) & ~same, windows,
                                       [[t for t in near if t] for near in nearby], lang)
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
@@ -186,19 +186,19 @@ class CitationVerifier:
         return out
 
     def _unnamed_names(
-        self, claims: list[str], question: str, texts: list[str], passing: np.ndarray,
+        self, claims: list[str], question: str, candidates: np.ndarray,
         windows: list[str], window_sentences: list[list[str]], lang: str | None,
     ) -> dict[tuple[int, int], list[str]]:
-        """{(i, j): names}: English claim i adds these names to the question, and sentence j,
-        in another language, does not give them in its window (`qa.name_check`). Checked only
-        where the support score would pass, and only for English, the language it was fitted
-        on and whose capitals mark names (a German answer capitalises every noun)."""
+        """{(i, j): names}: English claim i adds these names to the question, and sentence j
+        does not give them in its window (`qa.name_check`). Checked where `candidates[i, j]`
+        (the support score passes, across languages), and only for English, the language it
+        was fitted on and whose capitals mark names (German capitalises every noun)."""
         unnamed: dict[tuple[int, int], list[str]] = {}
-        if self.names is None or not claims or not texts:
+        if self.names is None or not claims or not candidates.size:
             return unnamed
         check = self.names
         english = np.array([(lang or language(c)) == "en" for c in claims])[:, None]
-        cross = passing & english & ~same_language(claims, texts, lang)
+        cross = candidates & english
 
         def words(batch: Sequence[str]) -> list[WordVectors]:
             return self.scorer.passage_words(batch, check.layer)

@@ -2,8 +2,8 @@
 
 Across languages the claim check's support score is a cosine, and a cosine barely moves when
 one name in a sentence is swapped: on English claims built from XQuAD over the German articles
-(`scripts/fit_name_check.py`), it accepted 70% of claims whose answer was swapped for another
-answer from the same article. So the names an English answer adds to its question (the
+(`scripts/fit_name_check.py`), it accepted three in four claims whose answer was swapped for
+another answer from the same article. So the names an English answer adds to its question (the
 question's own names are its premise and may stand anywhere in the passage) must be in the
 supporting sentence or its neighbours: written alike ("Peyton Manning"; "Ukrainer" for
 "Ukraine"), or, where the languages spell them apart ("Lavrov", "Lawrow"; "Geneva", "Genf";

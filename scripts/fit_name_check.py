@@ -18,13 +18,12 @@ once without the rule and once per candidate cosine. The cosine chosen is the hi
 true claims lose at most `--max-true-loss` of their acceptance on the fit half (sha1 of the
 question id even); the table reports both halves. Writes `qa/data/name_check.json`.
 
-    python scripts/fit_name_check.py          # about 5 minutes
+    python scripts/fit_name_check.py          # about 10 minutes
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -35,6 +34,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from bench_cache import half  # noqa: E402
 
 KINDS = ("true", "answer swapped", "other sentence")
 GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
@@ -51,16 +53,9 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def _pick(key: str, n: int) -> int:
-    return int(hashlib.md5(key.encode()).hexdigest(), 16) % n
-
-
-def half(qid: str) -> str:
-    return "fit" if int(hashlib.sha1(qid.encode()).hexdigest(), 16) % 2 == 0 else "report"
-
-
 def build_claims(questions: list[dict]) -> list[dict]:
     """The claims described above, each with the three sentences it is checked against."""
+    from qa.evaluation.claimset import _pick
     from qa.support import passage_sentences
 
     by_doc: dict[str, list[dict]] = {}
@@ -80,14 +75,14 @@ def build_claims(questions: list[dict]) -> list[dict]:
         others = [o for o in by_doc[q["doc"]] if o["id"] != q["id"]
                   and not any(a in " ".join(window) for a in o["answers"])
                   and o["answers_en"][0].lower() not in true.lower()]
-        if others:
-            other = others[_pick(q["id"], len(others))]
+        other = _pick(others, q["id"] + "/answer")  # salted: the bare id picks the half
+        if other is not None:
             claims.append({**base, "kind": "answer swapped", "window": window,
                            "claim": f"{asked} {other['answers_en'][0]}."})
         far = [i for i in range(len(sentences)) if abs(i - k) > 1 and not any(
             a in " ".join(sentences[max(0, i - 1):i + 2]) for a in q["answers"])]
-        if far:
-            i = far[_pick(q["id"], len(far))]
+        i = _pick(far, q["id"] + "/sentence")
+        if i is not None:
             claims.append({**base, "kind": "other sentence", "claim": true,
                            "window": sentences[max(0, i - 1):i + 2]})
     return claims

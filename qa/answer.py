@@ -23,7 +23,7 @@ from qa.gate import AnswerGate, Decision
 from qa.llm.base import LLM, BackendError
 from qa.llm.select import select_llm
 from qa.llm.waitline import WaitLine
-from qa.name_check import NAME_CHECK_FILE
+from qa.name_check import NAME_CHECK_FILE, describe
 from qa.prompting import (
     REFUSAL,
     Prompt,
@@ -273,10 +273,10 @@ class Answerer:
                 n = len(left_out)
                 answer.notice = (f"{n} sentence{'s' * (n != 1)} of the model's answer left out: "
                                  f"no passage states {'them' if n != 1 else 'it'}"
-                                 f"{_unnamed(left_out)}.")
+                                 f"{_unstated(left_out)}.")
             answer.left_out = left_out
             return answer
-        notice = f"The model's answer was not supported by the passages{_unnamed(left_out)}"
+        notice = f"The model's answer was not supported by the passages{_unstated(left_out)}"
         doubtful = (self.settings.on_unsupported == "fitted" and self.fallback is not None
                     and decision is not None and self.fallback.refuses(decision))
         if doubtful:
@@ -344,11 +344,13 @@ class Answerer:
         return AnswerEvent("done", answer=answer)
 
 
-def _unnamed(left_out: list[AnswerSentence]) -> str:
-    """" (no passage names April, Stoltenberg)" for sentences left out for names no passage
+def _unstated(left_out: list[AnswerSentence]) -> str:
+    """" (no passage names April, Stoltenberg)" for sentences left out for what no passage
     gives (`qa.name_check`), so the reader sees what was wrong; else ""."""
     names = list(dict.fromkeys(n for s in left_out for n in s.unstated_names))
-    return f" (no passage names {', '.join(names)})" if names else ""
+    words = list(dict.fromkeys(w for s in left_out for w in s.unstated_words))
+    gap = describe(names, words)
+    return f" ({gap})" if gap else ""
 
 
 def _is_refusal(raw: str, refusal: str) -> bool:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,7 +28,13 @@ from qa.claim_check import (
     resolve_pronoun,
 )
 from qa.language import language
-from qa.name_check import NAME_CHECK_FILE, NameCheck, load_name_check, unstated_names
+from qa.name_check import (
+    NAME_CHECK_FILE,
+    NameCheck,
+    load_name_check,
+    unstated_names,
+    unstated_words,
+)
 from qa.relative_days import resolve_relative_days
 from qa.schema import AnswerSentence, Citation, Hit
 from qa.support import (
@@ -91,6 +98,13 @@ def split_answer(text: str, n_passages: int) -> list[ParsedSentence]:
     return out
 
 
+class Unstated(NamedTuple):
+    """What an English claim adds that a passage window does not give (`qa.name_check`)."""
+
+    names: list[str]
+    words: list[str]
+
+
 class CitationVerifier:
     """Scores answer sentences against the passages and decides each citation's fate.
 
@@ -146,8 +160,8 @@ class CitationVerifier:
             support = check_matrix(self.check, resolved, question, support, texts, windows,
                                    titles, same, asked, self.threshold, passages)
             limits[same] = self.check.threshold
-        unnamed = self._unnamed_names(claims, question, (support >= limits) & ~same, windows,
-                                      [[t for t in near if t] for near in nearby], lang)
+        unstated = self._unstated(claims, question, (support >= limits) & ~same, windows,
+                                  [[t for t in near if t] for near in nearby], lang)
         out: list[AnswerSentence] = []
         for i, sentence in enumerate(sentences):
             # best supporting sentence per passage, by its margin over the pass mark
@@ -155,7 +169,7 @@ class CitationVerifier:
             stated = numbers(sentence.text)
             for j, (p, _) in enumerate(flat):
                 score = float(support[i, j] - limits[i, j])
-                if not stated <= window_numbers[j] or (i, j) in unnamed:
+                if not stated <= window_numbers[j] or (i, j) in unstated:
                     score = -1.0
                 if p not in best or score > best[p][0]:
                     best[p] = (score, j)
@@ -174,28 +188,29 @@ class CitationVerifier:
                         for p, (m, j) in best.items()}
             citations = [self._citation(n, hits[n - 1], flat[best[n - 1][1]][1], score_of[n - 1])
                          for n in cited_ok]
-            # what a reader is told: the names the best-backed sentence lacked
-            blocked = [(float(support[i, j]), j) for j in range(len(flat)) if (i, j) in unnamed]
+            # what a reader is told: what the best-backed sentence lacked
+            blocked = [(float(support[i, j]), j) for j in range(len(flat)) if (i, j) in unstated]
+            gap = unstated[i, max(blocked)[1]] if blocked and not citations else Unstated([], [])
             out.append(AnswerSentence(
                 sentence.text, citations, verified=bool(citations), repaired=repaired,
                 support=max((c.support for c in citations),
                             default=max(score_of.values(), default=0.0)),
-                unstated_names=() if citations or not blocked else tuple(
-                    unnamed[(i, max(blocked)[1])]),
+                unstated_names=tuple(gap.names), unstated_words=tuple(gap.words),
             ))
         return out
 
-    def _unnamed_names(
+    def _unstated(
         self, claims: list[str], question: str, candidates: np.ndarray,
         windows: list[str], window_sentences: list[list[str]], lang: str | None,
-    ) -> dict[tuple[int, int], list[str]]:
-        """{(i, j): names}: English claim i adds these names to the question, and sentence j
-        does not give them in its window (`qa.name_check`). Checked where `candidates[i, j]`
-        (the support score passes, across languages), and only for English, the language it
-        was fitted on and whose capitals mark names (German capitalises every noun)."""
-        unnamed: dict[tuple[int, int], list[str]] = {}
+    ) -> dict[tuple[int, int], Unstated]:
+        """{(i, j): what English claim i adds to the question that sentence j's window does
+        not give}: names, and words beyond the fitted share (`qa.name_check`). Checked where
+        `candidates[i, j]` (the support score passes, across languages), and only for English,
+        the language it was fitted on and whose capitals mark names (German capitalises every
+        noun)."""
+        out: dict[tuple[int, int], Unstated] = {}
         if self.names is None or not claims or not candidates.size:
-            return unnamed
+            return out
         check = self.names
         english = np.array([(lang or language(c)) == "en" for c in claims])[:, None]
         cross = candidates & english
@@ -204,11 +219,11 @@ class CitationVerifier:
             return self.scorer.passage_words(batch, check.layer)
 
         for i, j in zip(*np.nonzero(cross), strict=True):
-            missing = unstated_names(claims[i], question, windows[j], window_sentences[j],
-                                     words, check)
-            if missing:
-                unnamed[int(i), int(j)] = missing
-        return unnamed
+            args = (claims[i], question, windows[j], window_sentences[j], words, check)
+            gap = Unstated(unstated_names(*args), unstated_words(*args))
+            if gap.names or gap.words:
+                out[int(i), int(j)] = gap
+        return out
 
     @staticmethod
     def _citation(number: int, hit: Hit, span: object, score: float) -> Citation:

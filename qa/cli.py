@@ -122,6 +122,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def print_sources(answer: Any) -> None:
     """Sources list: cited passages with the sentence that supports the answer."""
+    from qa.name_check import describe
+
     cited: dict[int, list[str]] = {}
     for sentence in answer.sentences:
         for c in sentence.citations:
@@ -136,8 +138,8 @@ def print_sources(answer: Any) -> None:
         for quote in cited[number]:
             print(f'    "{quote}"')
     for sentence in answer.left_out:
-        names = ", ".join(sentence.unstated_names)
-        why = f"; no passage names {names}" if names else ""
+        gap = describe(sentence.unstated_names, sentence.unstated_words)
+        why = f"; {gap}" if gap else ""
         print(f"(left out: no passage states \"{sentence.text}\"{why})")
     if answer.refused and answer.sources:
         print("Related, not an answer:")

@@ -10,6 +10,11 @@ supporting sentence or its neighbours: written alike ("Peyton Manning"; "Ukraine
 "Frederick William", "Friedrich Wilhelm"), matched by meaning by the multilingual encoder's word
 vectors (`qa.word_alignment`) at a fitted cosine. The cosine and the layer are fitted on public
 data and stored in `qa/data/name_check.json`.
+
+The same holds, more loosely, for the other words an English answer adds ("… based on a
+painting", "… caused global warming"): a fitted share of them must match a word of the window
+by meaning at the same cosine. A share, not all: a translation is worded apart from its source
+more often than a name is, and one word without a close counterpart is no proof.
 """
 
 from __future__ import annotations
@@ -33,6 +38,15 @@ _NOT_NAMES = frozenset(
     "those there here he she they we you i his her their our your is was were are be been did "
     "does do has have had according yes no not also however both".split()
 )
+# Number words are the number rule's (`qa.support.numbers`); the others add no claim of their
+# own, among them an answer's framing ("the article states that …").
+_NOT_CLAIMED = _NOT_NAMES | frozenset(
+    "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
+    "hundred thousand million billion first second third half many much more most some any all "
+    "other such than then very can could would should will may might must shall only also "
+    "called known named them him us me article articles passage passages text states stated "
+    "mentions mentioned".split()
+)
 _CAPITALISED = re.compile(r"\b[A-ZÄÖÜ][\w'’-]*")
 _WORD = re.compile(r"[\w'’-]+")
 # "Supplemental Nutrition Assistance Program (SNAP)": an acronym of the words before it
@@ -45,6 +59,8 @@ class NameCheck:
 
     min_cosine: float
     layer: int
+    #: the share of the other words a claim adds that must match; None: names only
+    min_word_share: float | None = None
 
 
 @lru_cache(maxsize=4)
@@ -56,7 +72,9 @@ def load_name_check(path: Path, embed_model: str) -> NameCheck | None:
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("embed_model") != embed_model:
         return None
-    return NameCheck(float(data["min_cosine"]), int(data["layer"]))
+    share = data.get("min_word_share")
+    return NameCheck(float(data["min_cosine"]), int(data["layer"]),
+                     float(share) if share is not None else None)
 
 
 def _bare_case(word: str) -> str:
@@ -94,6 +112,20 @@ def added_names(claim: str, question: str) -> list[str]:
             continue
         if name not in _NOT_NAMES and name not in asked and name not in out:
             out.append(name)
+    return out
+
+
+def added_words(claim: str, question: str) -> list[str]:
+    """The lower-case content words the claim adds to the question ("painting", "warming"),
+    each once: what it says beyond its premise, besides names (`added_names`) and numbers. A
+    question word in another form ("helped" for "help", "began" for "begin") adds nothing."""
+    out: list[str] = []
+    for raw in _WORD.findall(claim):
+        word = _bare(raw)
+        if (raw[:1].islower() and len(word) >= 3 and not word.isdigit()
+                and word not in _NOT_CLAIMED and word not in out
+                and not written_alike(word, question)):
+            out.append(word)
     return out
 
 
@@ -141,3 +173,29 @@ def unstated_names(
     spelled = {_bare(m.group()): _bare_case(m.group()) for m in _CAPITALISED.finditer(claim)}
     return [spelled.get(n, n) for n in unmatched]
 
+
+
+def unstated_words(
+    claim: str, question: str, window: str, window_sentences: Sequence[str],
+    words: Callable[[Sequence[str]], list[WordVectors]], check: NameCheck,
+) -> list[str]:
+    """The words the claim adds that the window matches neither alike nor by meaning, when
+    they are more than `check.min_word_share` allows; else empty (as `unstated_names`, whose
+    cosine and word vectors it shares)."""
+    share = check.min_word_share
+    added = added_words(claim, question) if share is not None else []
+    missing = [w for w in added if not written_alike(w, window)]
+    if share is None or not missing or 1 - len(missing) / len(added) >= share:
+        return []
+    claim_words, *window_words = words([claim, *window_sentences])
+    cosines = best_cosines(missing, claim_words, window_words)
+    unmatched = [w for w, c in zip(missing, cosines, strict=True) if c < check.min_cosine]
+    return unmatched if 1 - len(unmatched) / len(added) < share else []
+
+
+def describe(names: Sequence[str], words: Sequence[str]) -> str:
+    """What no passage gives, for the reader: "no passage names April", "no passage has a
+    word for painting", both joined by "; ", or ""."""
+    parts = [f"no passage names {', '.join(names)}" if names else "",
+             f"no passage has a word for {', '.join(words)}" if words else ""]
+    return "; ".join(p for p in parts if p)

@@ -160,6 +160,8 @@ class AnswerSentence:
     support: float = 0.0
     # unverified because it names these (as written) and no passage that backs the rest does
     unstated_names: tuple[str, ...] = ()
+    # unverified because too few of the words it adds have a counterpart there (English only)
+    unstated_words: tuple[str, ...] = ()
 
 
 @dataclass

@@ -482,3 +482,18 @@ def test_an_english_sentence_naming_someone_the_articles_do_not_is_left_out_and_
     assert [s.verified for s in answer.sentences] == [True]
     assert [s.unstated_names for s in answer.left_out] == [("Jens", "Stoltenberg")]
     assert answer.notice and "no passage names Jens, Stoltenberg" in answer.notice
+
+
+def test_an_english_sentence_adding_what_the_articles_do_not_say_is_left_out_and_told(
+    monkeypatch: pytest.MonkeyPatch, answerer: Answerer
+) -> None:
+    """The words half of the rule inside the service: "cheap gas deliveries" has no counterpart
+    in any passage on Lawrow's demand, and the reader is told which words lacked one."""
+    llm = ScriptedLLM("Lavrov demanded long-term security guarantees for Russia's western "
+                      "border [1]. Lavrov also demanded cheap gas deliveries [1].")
+    answer = ask_with(monkeypatch, answerer, llm, "What security guarantees did Lavrov demand?")
+    assert not answer.refused
+    assert [s.verified for s in answer.sentences] == [True]
+    [gap] = answer.left_out
+    assert gap.text.startswith("Lavrov also demanded") and "gas" in gap.unstated_words
+    assert answer.notice and "no passage has a word for" in answer.notice

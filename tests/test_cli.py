@@ -199,12 +199,13 @@ def test_cli_process_on_a_missing_index_prints_no_traceback(tmp_path: Path) -> N
     assert proc.stderr == f"error: No index in {tmp_path / 'leer'}/. Build it with: qa index\n"
 
 
-def test_print_sources_says_which_name_no_passage_gives(
+def test_print_sources_says_what_no_passage_gives(
         capsys: pytest.CaptureFixture[str]) -> None:
     from qa.cli import print_sources
     from qa.schema import Answer, AnswerSentence
 
     left_out = [AnswerSentence("He met Jens Stoltenberg.", unstated_names=("Jens", "Stoltenberg")),
+                AnswerSentence("It was a painting.", unstated_words=("painting",)),
                 AnswerSentence("It was cold.")]
     answer = Answer(question="What did Lavrov demand?", text="", sentences=[], sources=[],
                     refused=False, backend="scripted", model="m", left_out=left_out)
@@ -212,4 +213,6 @@ def test_print_sources_says_which_name_no_passage_gives(
     out = capsys.readouterr().out
     assert '(left out: no passage states "He met Jens Stoltenberg."; no passage names Jens, ' \
            'Stoltenberg)' in out
+    assert '(left out: no passage states "It was a painting."; no passage has a word for ' \
+           'painting)' in out
     assert '(left out: no passage states "It was cold.")' in out

@@ -74,3 +74,9 @@ def to_german(text: str) -> str:
     Außenminister"). "US" needs no entry: the check reads it as it reads "US-Außenminister"."""
     glossed = _PHRASE.sub(lambda m: _GLOSSARY[re.sub(r"\s+", " ", m.group(1).lower())], text)
     return _COPULA.sub(r"\1 ", glossed)
+
+
+def without_attribute_words(text: str) -> str:
+    """`text` without its nationality, country and role words ("The foreign minister is John
+    Kerry" -> "The  is John Kerry"): for rules that leave those words to the attribute rule."""
+    return _PHRASE.sub(" ", text)

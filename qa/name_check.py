@@ -27,6 +27,7 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
+from qa.attribute_words import without_attribute_words
 from qa.word_alignment import WordVectors
 
 NAME_CHECK_FILE = Path(__file__).parent / "data" / "name_check.json"
@@ -45,7 +46,7 @@ _NOT_CLAIMED = _NOT_NAMES | frozenset(
     "hundred thousand million billion first second third half many much more most some any all "
     "other such than then very can could would should will may might must shall only also "
     "called known named them him us me article articles passage passages text states stated "
-    "mentions mentioned".split()
+    "mentions mentioned described describes".split()
 )
 _CAPITALISED = re.compile(r"\b[A-ZÄÖÜ][\w'’-]*")
 _WORD = re.compile(r"[\w'’-]+")
@@ -117,10 +118,11 @@ def added_names(claim: str, question: str) -> list[str]:
 
 def added_words(claim: str, question: str) -> list[str]:
     """The lower-case content words the claim adds to the question ("painting", "warming"),
-    each once: what it says beyond its premise, besides names (`added_names`) and numbers. A
-    question word in another form ("helped" for "help", "began" for "begin") adds nothing."""
+    each once: what it says beyond its premise, besides names (`added_names`), numbers and
+    the offices and nationalities the attribute rule reads in German ("foreign minister" for
+    "Außenminister"). A question word in another form ("helped" for "help") adds nothing."""
     out: list[str] = []
-    for raw in _WORD.findall(claim):
+    for raw in _WORD.findall(without_attribute_words(claim)):
         word = _bare(raw)
         if (raw[:1].islower() and len(word) >= 3 and not word.isdigit()
                 and word not in _NOT_CLAIMED and word not in out
@@ -172,7 +174,6 @@ def unstated_names(
     unmatched = [n for n, c in zip(missing, cosines, strict=True) if c < check.min_cosine]
     spelled = {_bare(m.group()): _bare_case(m.group()) for m in _CAPITALISED.finditer(claim)}
     return [spelled.get(n, n) for n in unmatched]
-
 
 
 def unstated_words(

@@ -66,6 +66,12 @@ def test_added_words_are_the_lower_case_content_words_the_question_does_not_use(
         "weeks"]
     assert added_words("It was called warming, warming.", "What?") == ["warming"]
     assert added_words("The article states that Dallas changed views.", "What changed views?") == []
+    assert added_words("It occurred in 1967, as described in Passage [2].",
+                       "When did it occur?") == []
+    # offices and nationalities are the attribute rule's (`qa.attribute_words`)
+    assert added_words("The foreign minister is John Kerry.", "Who?") == []
+    assert added_words("The Russian defence minister met reporters.", "Who?") == ["met",
+                                                                                  "reporters"]
     assert added_words("Rapid warming began and helped vegetation.",
                        "When did rapid warming begin and help vegetation?") == []
 

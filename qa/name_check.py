@@ -44,7 +44,7 @@ _NOT_NAMES = frozenset(
 _NOT_CLAIMED = _NOT_NAMES | frozenset(
     "one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
     "hundred thousand million billion first second third half many much more most some any all "
-    "other such than then very can could would should will may might must shall only also "
+    "other such than then very can could would should will may might must shall only "
     "called known named them him us me article articles passage passages text states stated "
     "mentions mentioned described describes".split()
 )
@@ -184,14 +184,20 @@ def unstated_words(
     they are more than `check.min_word_share` allows; else empty (as `unstated_names`, whose
     cosine and word vectors it shares)."""
     share = check.min_word_share
-    added = added_words(claim, question) if share is not None else []
+    if share is None:
+        return []
+    added = added_words(claim, question)
+
+    def too_many(missing: list[str]) -> bool:
+        return bool(missing) and 1 - len(missing) / len(added) < share
+
     missing = [w for w in added if not written_alike(w, window)]
-    if share is None or not missing or 1 - len(missing) / len(added) >= share:
+    if not too_many(missing):  # decided without an encoder pass
         return []
     claim_words, *window_words = words([claim, *window_sentences])
     cosines = best_cosines(missing, claim_words, window_words)
     unmatched = [w for w, c in zip(missing, cosines, strict=True) if c < check.min_cosine]
-    return unmatched if 1 - len(unmatched) / len(added) < share else []
+    return unmatched if too_many(unmatched) else []
 
 
 def describe(names: Sequence[str], words: Sequence[str]) -> str:
